@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Install every Debian package tart needs to build, run and test.
+# Idempotent: when everything is present it returns at once, without root.
+# Usage: scripts/setup.sh            (as root, or with sudo available)
+set -euo pipefail
+
+PACKAGES=(
+  # build
+  gcc clang libclang-rt-14-dev meson ninja-build pkg-config
+  libjansson-dev libcmocka-dev libcurl4-openssl-dev liblz4-dev libssl-dev libarchive-dev
+  # runtime: qemu-img, firmware for EFI guests
+  qemu-utils ovmf qemu-efi-aarch64
+  # tests
+  bats valgrind util-linux coreutils python3
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null; then
+    SUDO=sudo
+  else
+    echo "setup: these packages are missing and installing them needs root: ${missing[*]}" >&2
+    exit 1
+  fi
+fi
+echo "setup: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

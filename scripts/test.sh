@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Run every test and end with one line "N passed, N failed".
+#
+#  1. build with -Werror, run the C unit tests
+#  2. the same unit tests under ASan+UBSan, and under valgrind
+#  3. each fuzz target for FUZZ_SECONDS (default 15) under ASan+UBSan
+#  4. the command-line tests (bats) against the ASan+UBSan binary
+#
+# Environment: FUZZ_SECONDS, SKIP_VALGRIND=1, SKIP_FUZZ=1.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/setup.sh || exit 1
+
+passed=0
+failed=0
+failures=()
+
+# meson test prints "Ok: N" and "Fail: N" lines; add them up.
+count_meson() {
+  local label=$1 log=$2 ok fail
+  ok=$(awk '/^Ok:/ {print $2}' "$log" | tail -1)
+  fail=$(awk '/^(Fail|Timeout|Unexpected Pass):/ {s += $NF} END {print s+0}' "$log")
+  ok=${ok:-0}
+  passed=$((passed + ok))
+  failed=$((failed + fail))
+  if [ "$fail" -ne 0 ]; then
+    failures+=("$label")
+    grep -E '^ *[0-9]+/[0-9]+ .*(FAIL|TIMEOUT)' "$log" || true
+  fi
+  echo "== $label: $ok passed, $fail failed"
+}
+
+fail_step() {
+  failed=$((failed + 1))
+  failures+=("$1")
+  echo "== $1: FAILED"
+}
+
+logs=build-logs
+mkdir -p "$logs"
+
+echo "== build (-Werror)"
+if ! scripts/build.sh build; then
+  fail_step "build"
+else
+  meson test -C build --suite unit --print-errorlogs >"$logs/unit.log" 2>&1
+  count_meson "unit tests" "$logs/unit.log"
+fi
+
+echo "== build (ASan+UBSan)"
+if ! scripts/build.sh build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dbuildtype=debug; then
+  fail_step "asan build"
+else
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
+    meson test -C build-asan --suite unit --print-errorlogs >"$logs/unit-asan.log" 2>&1
+  count_meson "unit tests (ASan+UBSan)" "$logs/unit-asan.log"
+fi
+
+if [ "${SKIP_VALGRIND:-0}" != 1 ] && [ -x build/tart ]; then
+  meson test -C build --suite unit --print-errorlogs \
+    --wrap='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' \
+    >"$logs/unit-valgrind.log" 2>&1
+  count_meson "unit tests (valgrind)" "$logs/unit-valgrind.log"
+fi
+
+if [ "${SKIP_FUZZ:-0}" != 1 ]; then
+  echo "== build (fuzz targets)"
+  if ! CC=clang scripts/build.sh build-fuzz -Dfuzz=true -Dtests=false -Db_sanitize=address,undefined -Db_lundef=false; then
+    fail_step "fuzz build"
+  else
+    for f in build-fuzz/tests/fuzz/fuzz_*; do
+      [ -x "$f" ] || continue
+      name=$(basename "$f")
+      corpus="tests/fuzz/corpus/${name#fuzz_}"
+      work=$(mktemp -d)
+      seeds=()
+      [ -d "$corpus" ] && seeds=("$corpus")
+      if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+          "$work" "${seeds[@]}" >"$logs/$name.log" 2>&1; then
+        passed=$((passed + 1))
+        echo "== $name: ok"
+      else
+        fail_step "$name"
+        tail -30 "$logs/$name.log"
+      fi
+      rm -rf "$work"
+    done
+  fi
+fi
+
+if [ -x build-asan/tart ]; then
+  echo "== command-line tests"
+  export TART="$PWD/build-asan/tart" TART_TEST_HELPERS="$PWD/build-asan/tests"
+  export ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  bats --tap tests/cli >"$logs/cli.tap" 2>&1
+  ok=$(grep -c '^ok ' "$logs/cli.tap")
+  bad=$(grep -c '^not ok ' "$logs/cli.tap")
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  if [ "$bad" -ne 0 ] || [ "$ok" -eq 0 ]; then
+    [ "$ok" -eq 0 ] && [ "$bad" -eq 0 ] && failed=$((failed + 1))
+    failures+=("command-line tests")
+    grep -A15 '^not ok ' "$logs/cli.tap" | head -150
+  fi
+  echo "== command-line tests: $ok passed, $bad failed"
+fi
+
+[ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

@@ -1,0 +1,155 @@
+/* tart list: local VMs then cached images, each sorted by name (U§1.7).
+ * Orchard parses the JSON form (Name, Source, State, Running). */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include "cmd/cmd.h"
+#include "storage/local.h"
+#include "storage/oci_cache.h"
+#include "storage/proc_locks.h"
+#include "storage/vmdir.h"
+#include "util/format.h"
+#include "util/util.h"
+
+const char cmd_list_help[] =
+    "OVERVIEW: List created VMs\n"
+    "\n"
+    "USAGE: tart list [--source <source>] [--format <format>] [--quiet]\n"
+    "\n"
+    "OPTIONS:\n"
+    "  --source <source>       Only display VMs from the specified source (e.g. --source\n"
+    "                          local, --source oci).\n"
+    "  --format <format>       Output format: text or json (default: text)\n"
+    "  -q, --quiet             Only display VM names.\n"
+    "  -h, --help              Show help information.\n";
+
+struct row {
+  const char *source, *name;
+  unsigned long long disk_gb, size_gb;
+  time_t accessed;
+  enum vm_state state;
+};
+
+static void collect(struct vm_list *l, const char *source, const struct lock_index *idx, struct row **rows,
+                    size_t *n)
+{
+  *rows = xrealloc(*rows, (*n + l->n) * sizeof(**rows));
+  for (size_t i = 0; i < l->n; i++) {
+    struct vm_dir_info info;
+    vm_dir_info(l->items[i].path, idx, &info);
+    if (!info.initialized)
+      continue;
+    struct row *r = &(*rows)[(*n)++];
+    r->source = source;
+    r->name = l->items[i].name;
+    r->disk_gb = info.size / 1000000000ULL;
+    r->size_gb = info.allocated / 1000000000ULL;
+    r->accessed = info.accessed.tv_sec;
+    r->state = info.state;
+  }
+}
+
+int cmd_list(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
+{
+  static const struct option longopts[] = {
+      {"source", required_argument, NULL, 's'},
+      {"format", required_argument, NULL, 'f'},
+      {"quiet", no_argument, NULL, 'q'},
+      {"help", no_argument, NULL, 'h'},
+      {0},
+  };
+  bool json = false, quiet = false, want_local = true, want_oci = true;
+  int c;
+  while ((c = args_next(argc, argv, "hq", longopts, err)) != -1) {
+    switch (c) {
+    case -2:
+      return -1;
+    case 'h':
+      return args_help(cmd_list_help);
+    case 'q':
+      quiet = true;
+      break;
+    case 's':
+      if (!strcmp(optarg, "local"))
+        want_oci = false;
+      else if (!strcmp(optarg, "oci"))
+        want_local = false;
+      else
+        return args_usage_error(argv, err, "'%s' is not a valid <source>", optarg);
+      break;
+    case 'f':
+      if (!strcmp(optarg, "json"))
+        json = true;
+      else if (strcmp(optarg, "text"))
+        return args_usage_error(argv, err, "invalid value for --format: \"%s\" (use text or json)", optarg);
+      break;
+    }
+  }
+  if (args_positional(argc, argv, 0, 0, "", err) < 0)
+    return -1;
+
+  struct vm_list local = {0}, oci = {0};
+  struct row *rows = NULL;
+  size_t n = 0;
+  int ret = 0;
+  if (want_local && local_vm_list(&ctx->home, false, &local, err) < 0) {
+    ret = -1;
+    goto out;
+  }
+  if (want_oci && oci_cache_list(&ctx->home, false, &oci, err) < 0) {
+    ret = -1;
+    goto out;
+  }
+  struct lock_index idx;
+  lock_index_load(&idx);
+  collect(&local, "local", &idx, &rows, &n);
+  collect(&oci, "OCI", &idx, &rows, &n);
+  lock_index_clear(&idx);
+
+  if (quiet) {
+    for (size_t i = 0; i < n; i++)
+      printf("%s\n", rows[i].name);
+  } else if (json) {
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+      char when[32];
+      format_iso8601(rows[i].accessed, when, sizeof(when));
+      json_t *o = json_object();
+      json_object_set_new(o, "Source", json_string(rows[i].source));
+      json_object_set_new(o, "Name", json_string(rows[i].name));
+      json_object_set_new(o, "Disk", json_integer((json_int_t)rows[i].disk_gb));
+      json_object_set_new(o, "Size", json_integer((json_int_t)rows[i].size_gb));
+      json_object_set_new(o, "Accessed", json_string(when));
+      json_object_set_new(o, "Running", json_boolean(rows[i].state == VM_STATE_RUNNING));
+      json_object_set_new(o, "State", json_string(vm_state_name(rows[i].state)));
+      json_array_append_new(arr, o);
+    }
+    char *s = json_dumps(arr, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    printf("%s\n", s);
+    free(s);
+    json_decref(arr);
+  } else if (n > 0) {
+    static const char *headers[] = {"Source", "Name", "Disk", "Size", "Accessed", "State"};
+    static const bool right[] = {false, false, true, true, false, false};
+    struct table t;
+    table_init(&t, ARRAY_SIZE(headers), headers, right);
+    time_t now = time(NULL);
+    for (size_t i = 0; i < n; i++) {
+      char disk[32], size[32], when[64];
+      snprintf(disk, sizeof(disk), "%llu", rows[i].disk_gb);
+      snprintf(size, sizeof(size), "%llu", rows[i].size_gb);
+      format_relative_time(rows[i].accessed, now, when, sizeof(when));
+      const char *cells[] = {rows[i].source, rows[i].name, disk, size, when, vm_state_name(rows[i].state)};
+      table_add_row(&t, cells);
+    }
+    table_print(&t, stdout);
+    table_clear(&t);
+  }
+out:
+  free(rows);
+  vm_list_clear(&local);
+  vm_list_clear(&oci);
+  return ret;
+}

@@ -1,0 +1,45 @@
+/* The OCI cache: images pulled from registries (U§2.1, U§4.5, U§4.8).
+ *
+ *   cache/OCIs/<host>/<ns...>/sha256:<hex>/   a VM directory (+ manifest.json)
+ *   cache/OCIs/<host>/<ns...>/<tag>           symlink to the digest directory
+ *
+ * <host> has ':' percent-encoded ("127.0.0.1%3A5000"); namespace components
+ * are nested directories.  Digest directories with no tag pointing at them
+ * and no `.explicitly-pulled` marker are garbage. */
+#ifndef TART_STORAGE_OCI_CACHE_H
+#define TART_STORAGE_OCI_CACHE_H
+
+#include "oci/reference.h"
+#include "storage/home.h"
+#include "storage/local.h"
+#include "util/error.h"
+
+#define OCI_CACHE_EXPLICITLY_PULLED ".explicitly-pulled"
+#define OCI_CACHE_MANIFEST          "manifest.json"
+
+/* Path of the cache entry for ref (tag symlink or digest directory),
+ * whether or not it exists.  malloc'ed. */
+char *oci_cache_entry_path(struct tart_home *h, const struct oci_reference *ref);
+
+/* Every cached image (with only_initialized: whose VM directory is complete): tags as
+ * "host/ns:tag", digests as "host/ns@sha256:...", sorted by name.  path is
+ * the entry itself (a symlink for tags). */
+int oci_cache_list(struct tart_home *h, bool only_initialized, struct vm_list *out, tart_error_t *err);
+
+/* Resolved VM directory of a cached image; bumps its access time.
+ * Not cached: "the specified VM \"<name>\" does not exist" (exit 2). */
+int oci_cache_open(struct tart_home *h, const struct oci_reference *ref, const char *name, char **path,
+                   tart_error_t *err);
+
+/* "sha256:<hex>" the cached ref points to. */
+int oci_cache_digest(struct tart_home *h, const struct oci_reference *ref, const char *name, char **digest,
+                     tart_error_t *err);
+
+/* Remove the entry (a tag symlink or a digest directory), then GC. */
+int oci_cache_delete(struct tart_home *h, const struct oci_reference *ref, const char *name, tart_error_t *err);
+
+/* Drop dangling tag symlinks, then digest directories that no tag points to
+ * and that were not pulled by digest. */
+int oci_cache_gc(struct tart_home *h, tart_error_t *err);
+
+#endif

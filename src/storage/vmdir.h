@@ -1,0 +1,69 @@
+/* A VM directory: config.json, disk.img, nvram.bin (U§2.2), wherever it is
+ * (vms/<name>, an OCI cache entry, a tmp entry).
+ *
+ * Running state: `tart run` holds an fcntl write lock on config.json for the
+ * VM's lifetime; F_GETLK from any other process yields its PID.  Suspended:
+ * state.qemusave exists.  Otherwise stopped. */
+#ifndef TART_STORAGE_VMDIR_H
+#define TART_STORAGE_VMDIR_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "util/error.h"
+
+#define VM_FILE_CONFIG "config.json"
+#define VM_FILE_DISK   "disk.img"
+#define VM_FILE_NVRAM  "nvram.bin"
+#define VM_FILE_STATE  "state.qemusave"
+
+enum vm_state { VM_STATE_STOPPED = 0, VM_STATE_RUNNING, VM_STATE_SUSPENDED };
+
+const char *vm_state_name(enum vm_state s);
+
+/* dir/file, malloc'ed. */
+char *vm_dir_file(const char *dir, const char *file);
+
+/* All three VM files exist. */
+bool vm_dir_initialized(const char *dir);
+
+/* Missing directory: "the specified VM \"<name>\" does not exist" (exit 2);
+ * missing files: upstream's "VM is missing some of its files ...". */
+int vm_dir_validate(const char *dir, const char *name, tart_error_t *err);
+
+/* PID of the process holding the run lock on dir/config.json, or 0. */
+pid_t vm_dir_running_pid(const char *dir);
+enum vm_state vm_dir_state(const char *dir);
+
+/* Take the run lock: opens config.json read-write and write-locks it without
+ * waiting.  *fd receives the descriptor (keep it open: closing ANY fd of
+ * config.json in this process drops the lock).  Held elsewhere: "VM \"<name>\"
+ * is already running!" (exit 2). */
+int vm_dir_lock_running(const char *dir, const char *name, int *fd, tart_error_t *err);
+
+/* Mark the VM as used now: the directory's atime drives `Accessed` and
+ * pruning order. */
+int vm_dir_touch(const char *dir, tart_error_t *err);
+/* Last access time of the directory. */
+struct timespec vm_dir_access_time(const char *dir);
+
+/* Everything `list` shows about a VM directory, gathered with one stat per
+ * file (list must stay fast with thousands of VMs). */
+struct vm_dir_info {
+  bool initialized;              /* config, disk and nvram all exist */
+  unsigned long long size;       /* apparent bytes of the three files */
+  unsigned long long allocated;  /* allocated bytes of the three files */
+  struct timespec accessed;      /* the directory's atime */
+  enum vm_state state;
+};
+struct lock_index;
+/* idx (may be NULL) lets a VM whose config.json holds no POSIX lock skip
+ * the open + F_GETLK. */
+void vm_dir_info(const char *dir, const struct lock_index *idx, struct vm_dir_info *out);
+
+/* Sizes of config + disk + nvram: apparent and allocated bytes. */
+unsigned long long vm_dir_size_bytes(const char *dir);
+unsigned long long vm_dir_allocated_bytes(const char *dir);
+
+#endif

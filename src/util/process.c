@@ -1,0 +1,143 @@
+#include "util/process.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util/log.h"
+#include "util/util.h"
+
+extern char **environ;
+
+#define CAPTURE_MAX (1024 * 1024)
+
+struct buf {
+  char *data;
+  size_t len;
+};
+
+static void buf_append(struct buf *b, const char *p, size_t n)
+{
+  if (b->len + n > CAPTURE_MAX)
+    n = CAPTURE_MAX - b->len;
+  if (n == 0)
+    return;
+  b->data = xrealloc(b->data, b->len + n + 1);
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+static void first_line(const char *s, char *out, size_t n)
+{
+  out[0] = '\0';
+  if (s == NULL)
+    return;
+  while (*s) {
+    size_t l = strcspn(s, "\n");
+    const char *p = s;
+    while (p < s + l && (*p == ' ' || *p == '\t'))
+      p++;
+    if (p < s + l) {
+      snprintf(out, n, "%.*s", (int)(s + l - p), p);
+      return;
+    }
+    s += l + (s[l] == '\n');
+  }
+}
+
+int process_run(const char *const argv[], char **out, tart_error_t *err)
+{
+  if (log_debug_enabled()) {
+    char line[4096] = "";
+    size_t len = 0;
+    for (size_t i = 0; argv[i] && len < sizeof(line) - 1; i++)
+      len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "", argv[i]);
+    log_debug("exec: %s", line);
+  }
+
+  int opipe[2] = {-1, -1}, epipe[2] = {-1, -1};
+  if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
+    int e = errno;
+    for (int i = 0; i < 2; i++) {
+      if (opipe[i] >= 0)
+        close(opipe[i]);
+      if (epipe[i] >= 0)
+        close(epipe[i]);
+    }
+    return tart_error_make(err, e, "cannot run %s", argv[0]);
+  }
+
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_adddup2(&fa, opipe[1], 1);
+  posix_spawn_file_actions_adddup2(&fa, epipe[1], 2);
+  pid_t pid;
+  int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+  posix_spawn_file_actions_destroy(&fa);
+  close(opipe[1]);
+  close(epipe[1]);
+  if (r != 0) {
+    close(opipe[0]);
+    close(epipe[0]);
+    return tart_error_make(err, r, "cannot run %s", argv[0]);
+  }
+
+  struct buf obuf = {0}, ebuf = {0};
+  struct pollfd pfd[2] = {{.fd = opipe[0], .events = POLLIN}, {.fd = epipe[0], .events = POLLIN}};
+  int open_fds = 2;
+  while (open_fds > 0) {
+    if (poll(pfd, 2, -1) < 0) {
+      if (errno == EINTR)
+        continue;
+      break;
+    }
+    for (int i = 0; i < 2; i++) {
+      if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
+        continue;
+      char chunk[8192];
+      ssize_t n = read(pfd[i].fd, chunk, sizeof(chunk));
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0) {
+        close(pfd[i].fd);
+        pfd[i].fd = -1;
+        open_fds--;
+        continue;
+      }
+      buf_append(i == 0 ? &obuf : &ebuf, chunk, (size_t)n);
+    }
+  }
+  for (int i = 0; i < 2; i++)
+    if (pfd[i].fd >= 0)
+      close(pfd[i].fd);
+
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+
+  int ret = 0;
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    char line[512];
+    first_line(ebuf.data, line, sizeof(line));
+    if (line[0])
+      tart_error_make(err, 0, "%s failed: %s", argv[0], line);
+    else if (WIFSIGNALED(status))
+      tart_error_make(err, 0, "%s was killed by signal %d", argv[0], WTERMSIG(status));
+    else
+      tart_error_make(err, 0, "%s failed with exit status %d", argv[0], WEXITSTATUS(status));
+    ret = -1;
+  }
+  if (ret == 0 && out != NULL)
+    *out = obuf.data ? TAKE_PTR(obuf.data) : xstrdup("");
+  free(obuf.data);
+  free(ebuf.data);
+  return ret;
+}

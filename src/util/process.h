@@ -1,0 +1,14 @@
+/* Running helper programs (qemu-img today; QEMU, dnsmasq later). */
+#ifndef TART_UTIL_PROCESS_H
+#define TART_UTIL_PROCESS_H
+
+#include "util/error.h"
+
+/* Run argv[0] (looked up in PATH) with argv, stdin from /dev/null, and wait.
+ * stdout is captured into *out (may be NULL to discard, max 1 MiB kept),
+ * stderr is captured and its first non-empty line is used in the error when
+ * the program fails.  Returns 0 on exit status 0; otherwise -1 with
+ * "<argv[0]> failed: <first stderr line>" (or the exit status / signal). */
+int process_run(const char *const argv[], char **out, tart_error_t *err);
+
+#endif
