@@ -3,6 +3,7 @@
 #
 #  1. build with -Werror, run the C unit tests
 #  2. the same unit tests under ASan+UBSan, and under valgrind
+#     and each verb of the binary under valgrind
 #  3. each fuzz target for FUZZ_SECONDS (default 15) under ASan+UBSan
 #  4. the command-line tests (bats) against the ASan+UBSan binary
 #
@@ -62,6 +63,19 @@ if [ "${SKIP_VALGRIND:-0}" != 1 ] && [ -x build/tart ]; then
     --wrap='valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect --track-fds=no' \
     >"$logs/unit-valgrind.log" 2>&1
   count_meson "unit tests (valgrind)" "$logs/unit-valgrind.log"
+fi
+
+if [ "${SKIP_VALGRIND:-0}" != 1 ] && [ -x build/tart ]; then
+  tests/valgrind-smoke.sh build/tart >"$logs/valgrind-smoke.tap" 2>&1
+  ok=$(grep -c '^ok ' "$logs/valgrind-smoke.tap")
+  bad=$(grep -c '^not ok ' "$logs/valgrind-smoke.tap")
+  passed=$((passed + ok))
+  failed=$((failed + bad))
+  if [ "$bad" -ne 0 ]; then
+    failures+=("valgrind smoke")
+    grep -A20 '^not ok ' "$logs/valgrind-smoke.tap" | head -80
+  fi
+  echo "== tart under valgrind: $ok passed, $bad failed"
 fi
 
 if [ "${SKIP_FUZZ:-0}" != 1 ]; then

@@ -7,7 +7,10 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "oci/pull.h"
 #include "oci/reference.h"
+#include "storage/oci_cache.h"
+#include "storage/prune.h"
 #include "storage/copy.h"
 #include "storage/local.h"
 #include "storage/name.h"
@@ -68,6 +71,7 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       {0},
   };
   uint64_t concurrency = 4, prune_limit = 100;
+  bool insecure = false;
   int c;
   while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
     switch (c) {
@@ -75,8 +79,11 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       return -1;
     case 'h':
       return args_help(cmd_clone_help);
+    case OPT_INSECURE:
+      insecure = true;
+      break;
     case OPT_CONCURRENCY:
-      if (args_u64("--concurrency", optarg, 1, 1024, &concurrency, err) < 0)
+      if (args_u64("--concurrency", optarg, 1, 64, &concurrency, err) < 0)
         return -1;
       break;
     case OPT_PRUNE_LIMIT:
@@ -102,14 +109,28 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
                            new_name);
 
   _cleanup_free_ char *src = NULL;
-  bool remote = false;
-  if (storage_open(h, source, &src, &remote, err) < 0) {
-    if (remote && (*err)->exit_code == TART_EXIT_VM_STATE)
-      return tart_error_exit(err, TART_EXIT_VM_STATE, 0,
-                             "image \"%s\" is not in the local cache, and this build of tart cannot pull it yet",
-                             source);
+  struct oci_reference ref;
+  if (oci_reference_parse(source, &ref, NULL) == 0) {
+    /* A remote source is pulled first unless it is cached (U§8). */
+    struct pull_opts po = {.insecure = insecure, .concurrency = (unsigned)concurrency};
+    int r = oci_cache_open(h, &ref, source, &src, NULL);
+    if (r < 0)
+      r = oci_pull(h, &ref, source, &po, &src, err);
+    oci_reference_clear(&ref);
+    if (r < 0)
+      return -1;
+  } else if (local_vm_open(h, source, &src, err) < 0) {
     return -1;
   }
+  /* Room for what copy-on-write has not claimed yet, bounded by
+   * --prune-limit (U§7.1). */
+  _cleanup_free_ char *real_src = realpath(src, NULL);
+  unsigned long long apparent = vm_dir_size_bytes(src), allocated = vm_dir_allocated_bytes(src);
+  uint64_t want = apparent > allocated ? apparent - allocated : 0;
+  if (want > prune_limit * (1ULL << 30))
+    want = prune_limit * (1ULL << 30);
+  if (want > 0 && prune_auto(h, want, real_src, err) < 0)
+    return -1;
   enum vm_state src_state = vm_dir_state(src);
 
   struct tmp_entry t;

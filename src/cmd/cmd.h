@@ -29,6 +29,13 @@ DECLARE_CMD(list);
 DECLARE_CMD(rename);
 DECLARE_CMD(delete);
 DECLARE_CMD(fqn);
+DECLARE_CMD(login);
+DECLARE_CMD(logout);
+DECLARE_CMD(pull);
+DECLARE_CMD(push);
+DECLARE_CMD(prune);
+DECLARE_CMD(import);
+DECLARE_CMD(export);
 
 /* --- argument helpers (src/cmd/args.c) --- */
 

@@ -225,8 +225,7 @@ int cmd_set(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (local_vm_open(h, name, &vm, err) < 0)
     return -1;
   if ((disk != NULL || disk_size != 0) && vm_dir_running_pid(vm) != 0)
-    return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is running: stop it before changing its disk",
-                           name);
+    return tart_error_make(err, 0, "VM \"%s\" is running: stop it before changing its disk", name);
 
   /* Refuse a shrink before changing anything, so a failed `set` leaves the
    * VM exactly as it was. */

@@ -40,10 +40,10 @@ static bool all_zero(const char *p, size_t n)
   return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static int pwrite_all(struct copy_state *s, const char *p, size_t n, off_t off, tart_error_t *err)
+static int pwrite_all(int fd, const char *p, size_t n, off_t off, unsigned long long *written, tart_error_t *err)
 {
   while (n > 0) {
-    ssize_t w = pwrite(s->dst, p, n, off);
+    ssize_t w = pwrite(fd, p, n, off);
     if (w < 0 && errno == EINTR)
       continue;
     if (w <= 0)
@@ -51,8 +51,30 @@ static int pwrite_all(struct copy_state *s, const char *p, size_t n, off_t off, 
     p += w;
     n -= (size_t)w;
     off += w;
-    s->bytes += (unsigned long long)w;
+    if (written)
+      *written += (unsigned long long)w;
   }
+  return 0;
+}
+
+int pwrite_nonzero(int fd, const void *buf, size_t n, off_t off, unsigned long long *written, tart_error_t *err)
+{
+  const char *p = buf;
+  size_t run = 0, len = 0; /* pending run of non-zero blocks: p[run, run+len) */
+  for (size_t i = 0; i < n; i += ZERO_BLOCK) {
+    size_t blk = n - i < ZERO_BLOCK ? n - i : ZERO_BLOCK;
+    if (!all_zero(p + i, blk)) {
+      if (len == 0)
+        run = i;
+      len += blk;
+      continue;
+    }
+    if (len > 0 && pwrite_all(fd, p + run, len, off + (off_t)run, written, err) < 0)
+      return -1;
+    len = 0;
+  }
+  if (len > 0 && pwrite_all(fd, p + run, len, off + (off_t)run, written, err) < 0)
+    return -1;
   return 0;
 }
 
@@ -72,21 +94,7 @@ static int copy_read_write(struct copy_state *s, off_t off, off_t end, tart_erro
       return tart_error_make(err, errno, "cannot read at offset %lld", (long long)off);
     if (n == 0)
       return tart_error_make(err, 0, "source file shrank while copying (at offset %lld)", (long long)off);
-
-    size_t run = 0, len = 0; /* pending run of non-zero blocks: buf[run, run+len) */
-    for (size_t i = 0; i < (size_t)n; i += ZERO_BLOCK) {
-      size_t blk = (size_t)n - i < ZERO_BLOCK ? (size_t)n - i : ZERO_BLOCK;
-      if (!all_zero(s->buf + i, blk)) {
-        if (len == 0)
-          run = i;
-        len += blk;
-        continue;
-      }
-      if (len > 0 && pwrite_all(s, s->buf + run, len, off + (off_t)run, err) < 0)
-        return -1;
-      len = 0;
-    }
-    if (len > 0 && pwrite_all(s, s->buf + run, len, off + (off_t)run, err) < 0)
+    if (pwrite_nonzero(s->dst, s->buf, (size_t)n, off, &s->bytes, err) < 0)
       return -1;
     off += n;
   }

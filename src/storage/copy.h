@@ -37,4 +37,10 @@ int copy_fd_sparse(int src_fd, int dst_fd, struct copy_stats *stats, tart_error_
 
 const char *copy_method_name(enum copy_method m);
 
+/* Write len bytes of buf at off, skipping every 4 KiB block that is all
+ * zeros: the file must already read as zeros there (a hole left by
+ * ftruncate or a punched range).  *written (may be NULL) is increased by
+ * the bytes actually written. */
+int pwrite_nonzero(int fd, const void *buf, size_t len, off_t off, unsigned long long *written, tart_error_t *err);
+
 #endif

@@ -118,7 +118,7 @@ int local_vm_delete(struct tart_home *h, const char *name, tart_error_t *err)
   _cleanup_free_ char *cfg = vm_dir_file(path, VM_FILE_CONFIG);
   if (access(cfg, F_OK) == 0 && vm_dir_lock_running(path, name, &lock_fd, err) < 0) {
     if ((*err)->exit_code == TART_EXIT_VM_STATE && vm_dir_running_pid(path) != 0)
-      return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is running", name);
+      return tart_error_exit(err, TART_EXIT_FAILURE, 0, "VM \"%s\" is running", name);
     return -1;
   }
   /* Move the directory out of vms/ first so that a crash half-way through

@@ -43,6 +43,34 @@ static char *decode_host(const char *enc)
   return out;
 }
 
+char *oci_cache_host_dir(struct tart_home *h, const char *host)
+{
+  _cleanup_free_ char *enc = encode_host(host);
+  return xasprintf("%s/%s", h->cache_oci, enc);
+}
+
+char *oci_cache_ns_dir(struct tart_home *h, const char *host, const char *ns)
+{
+  _cleanup_free_ char *enc = encode_host(host);
+  return xasprintf("%s/%s/%s", h->cache_oci, enc, ns);
+}
+
+int oci_cache_link_tag(const char *ns_dir, const char *tag, const char *target, tart_error_t *err)
+{
+  char suffix[37];
+  uuid_random(suffix);
+  _cleanup_free_ char *tmp = xasprintf("%s/.%s.%s", ns_dir, tag, suffix);
+  _cleanup_free_ char *link = xasprintf("%s/%s", ns_dir, tag);
+  if (symlink(target, tmp) < 0)
+    return tart_error_make(err, errno, "cannot create %s", tmp);
+  if (rename(tmp, link) < 0) {
+    int e = errno;
+    unlink(tmp);
+    return tart_error_make(err, e, "cannot link %s", link);
+  }
+  return fsync_path(ns_dir, err);
+}
+
 char *oci_cache_entry_path(struct tart_home *h, const struct oci_reference *ref)
 {
   _cleanup_free_ char *host = encode_host(ref->host);

@@ -21,6 +21,14 @@
  * whether or not it exists.  malloc'ed. */
 char *oci_cache_entry_path(struct tart_home *h, const struct oci_reference *ref);
 
+/* cache/OCIs/<encoded host> and cache/OCIs/<encoded host>/<ns>. */
+char *oci_cache_host_dir(struct tart_home *h, const char *host);
+char *oci_cache_ns_dir(struct tart_home *h, const char *host, const char *ns);
+
+/* Point the tag symlink ns_dir/tag at target (absolute, as upstream writes
+ * it) atomically: a reader sees the old or the new image, never none. */
+int oci_cache_link_tag(const char *ns_dir, const char *tag, const char *target, tart_error_t *err);
+
 /* Every cached image (with only_initialized: whose VM directory is complete): tags as
  * "host/ns:tag", digests as "host/ns@sha256:...", sorted by name.  path is
  * the entry itself (a symlink for tags). */

@@ -88,6 +88,22 @@ int vm_dir_lock_running(const char *dir, const char *name, int *fd, tart_error_t
   return 0;
 }
 
+int vm_dir_lock_reading(const char *dir, const char *name, int *fd, tart_error_t *err)
+{
+  _cleanup_free_ char *cfg = vm_dir_file(dir, VM_FILE_CONFIG);
+  _cleanup_close_ int lfd = open(cfg, O_RDONLY | O_CLOEXEC);
+  if (lfd < 0)
+    return tart_error_make(err, errno, "cannot open %s", cfg);
+  struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
+  if (fcntl(lfd, F_SETLK, &fl) < 0) {
+    if (errno == EACCES || errno == EAGAIN)
+      return tart_error_make(err, 0, "VM \"%s\" is running", name);
+    return tart_error_make(err, errno, "cannot lock %s", cfg);
+  }
+  *fd = TAKE_FD(lfd);
+  return 0;
+}
+
 int vm_dir_touch(const char *dir, tart_error_t *err)
 {
   const struct timespec times[2] = {{.tv_nsec = UTIME_NOW}, {.tv_nsec = UTIME_OMIT}};

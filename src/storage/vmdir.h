@@ -42,6 +42,12 @@ enum vm_state vm_dir_state(const char *dir);
  * is already running!" (exit 2). */
 int vm_dir_lock_running(const char *dir, const char *name, int *fd, tart_error_t *err);
 
+/* Take a shared (read) record lock on config.json while reading the VM
+ * (push, export): `run` cannot start meanwhile, and `list` still shows the
+ * VM as stopped since only write locks mean "running".  Held by a run:
+ * "VM \"<name>\" is running" (exit 1). */
+int vm_dir_lock_reading(const char *dir, const char *name, int *fd, tart_error_t *err);
+
 /* Mark the VM as used now: the directory's atime drives `Accessed` and
  * pruning order. */
 int vm_dir_touch(const char *dir, tart_error_t *err);
