@@ -10,8 +10,10 @@ PACKAGES=(
   libjansson-dev libcmocka-dev libcurl4-openssl-dev liblz4-dev libssl-dev libarchive-dev
   # runtime: qemu-img, firmware for EFI guests
   qemu-utils ovmf qemu-efi-aarch64
-  # tests
-  bats valgrind util-linux coreutils python3
+  # tests: a real registry (plain, htpasswd, token, TLS) and skopeo as an
+  # independent OCI client
+  bats valgrind util-linux coreutils python3 curl openssl
+  docker-registry apache2-utils skopeo
 )
 
 missing=()

@@ -84,7 +84,7 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
     fail_step "fuzz build"
   else
     for f in build-fuzz/tests/fuzz/fuzz_*; do
-      [ -x "$f" ] || continue
+      [ -f "$f" ] && [ -x "$f" ] || continue
       name=$(basename "$f")
       corpus="tests/fuzz/corpus/${name#fuzz_}"
       work=$(mktemp -d)

@@ -6,8 +6,34 @@
 set -uo pipefail
 TART=$(realpath "${1:-build/tart}")
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-export TART_HOME="$work/home"
+reg_pid=
+cleanup() {
+  if [ -n "$reg_pid" ]; then
+    kill "$reg_pid" 2>/dev/null
+    wait "$reg_pid" 2>/dev/null
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# A plain local registry so that push and pull run under valgrind too.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+mkdir -p "$work/registry"
+printf 'version: 0.1\nlog: {level: error}\nstorage:\n  filesystem: {rootdirectory: %s}\nhttp: {addr: 127.0.0.1:%s}\n' \
+  "$work/registry" "$port" >"$work/registry.yml"
+env -u REGISTRY docker-registry serve "$work/registry.yml" >"$work/registry.log" 2>&1 &
+reg_pid=$!
+for _ in $(seq 50); do
+  curl -fs "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break
+  sleep 0.1
+done
+R=127.0.0.1:$port
+
+# A small disk keeps valgrind's pass over it short: 24 MiB, some data.
+truncate -s 24M "$work/small.raw"
+head -c 3000000 /dev/urandom | dd of="$work/small.raw" bs=1M seek=2 conv=notrunc status=none
+yes "valgrind smoke text" | head -c 2000000 | dd of="$work/small.raw" bs=1M seek=20 conv=notrunc status=none
+export TART_HOME="$work/home" TART_NO_AUTO_PRUNE=1 TART_RETRY_DELAY_MS=10
 VG=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite,indirect
     --show-leak-kinds=definite,indirect)
 
@@ -15,7 +41,7 @@ cache="$TART_HOME/cache/OCIs/127.0.0.1%3A5000/org/img"
 digest=sha256:$(printf '%064d' 7)
 
 cases=(
-  "0|create a --linux --disk-size 1"
+  "0|create a --linux --from-image $work/small.raw"
   "0|create b --linux --disk-size 1 --firmware bios"
   "0|clone a c"
   "0|list"
@@ -38,6 +64,15 @@ cases=(
   "0|delete 127.0.0.1:5000/org/img:latest"
   "0|--help"
   "0|create --help"
+  "0|export a $work/a.tvm"
+  "0|import $work/a.tvm imported"
+  "0|push a $R/vg/a:v1 $R/vg/a:v2 --insecure --label k=v"
+  "0|pull $R/vg/a:v1 --insecure"
+  "0|clone $R/vg/a:v2 fromreg --insecure"
+  "0|push $R/vg/a:v1 $R/vg/a:v3 --insecure"
+  "1|pull $R/vg/missing:v1 --insecure"
+  "0|prune --gc"
+  "0|prune --older-than 0"
 )
 
 i=0

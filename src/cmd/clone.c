@@ -105,7 +105,7 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct tart_home *h = &ctx->home;
   _cleanup_free_ char *dest = local_vm_path(h, new_name);
   if (path_exists(dest))
-    return tart_error_make(err, EEXIST, "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
+    return tart_error_kind(err, EEXIST, "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
                            new_name);
 
   _cleanup_free_ char *src = NULL;
@@ -168,7 +168,7 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     goto fail;
   if (rename_noreplace(t.path, dest, err) < 0) {
     if ((*err)->errnum == EEXIST)
-      tart_error_make(err, EEXIST, "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
+      tart_error_kind(err, EEXIST, "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
                       new_name);
     goto fail;
   }

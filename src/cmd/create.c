@@ -77,6 +77,9 @@ static int make_disk(const char *disk, const char *from_image, uint64_t size_gb,
     struct stat st;
     if (stat(from_image, &st) < 0)
       return tart_error_make(err, errno, "cannot read --from-image %s", from_image);
+    /* qemu-img would block forever on a FIFO and read a device whole. */
+    if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+      return tart_error_make(err, 0, "--from-image %s is not a regular file or block device", from_image);
     char fmt[32];
     if (image_format(from_image, fmt, sizeof(fmt), err) < 0)
       return -1;
@@ -200,7 +203,7 @@ int cmd_create(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct tart_home *h = &ctx->home;
   _cleanup_free_ char *dest = local_vm_path(h, name);
   if (path_exists(dest))
-    return tart_error_make(err, EEXIST, "cannot create VM \"%s\": it already exists (delete it first)", name);
+    return tart_error_kind(err, EEXIST, "cannot create VM \"%s\": it already exists (delete it first)", name);
 
   struct tmp_entry t;
   if (tmp_entry_create(h, &t, err) < 0)
@@ -216,7 +219,7 @@ int cmd_create(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (r < 0 || make_nvram(nvram, arch, fw, err) < 0 || make_disk(disk, from_image, disk_size, size_given, err) < 0 ||
       fsync_path(t.path, err) < 0 || rename_noreplace(t.path, dest, err) < 0) {
     if (*err && (*err)->errnum == EEXIST)
-      tart_error_make(err, EEXIST, "cannot create VM \"%s\": it already exists (delete it first)", name);
+      tart_error_kind(err, EEXIST, "cannot create VM \"%s\": it already exists (delete it first)", name);
     tmp_entry_discard(&t);
     return -1;
   }

@@ -118,7 +118,8 @@ int cmd_list(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       format_iso8601(rows[i].accessed, when, sizeof(when));
       json_t *o = json_object();
       json_object_set_new(o, "Source", json_string(rows[i].source));
-      json_object_set_new(o, "Name", json_string(rows[i].name));
+      _cleanup_free_ char *name = utf8_sanitize(rows[i].name); /* JSON strings are UTF-8 */
+      json_object_set_new(o, "Name", json_string(name));
       json_object_set_new(o, "Disk", json_integer((json_int_t)rows[i].disk_gb));
       json_object_set_new(o, "Size", json_integer((json_int_t)rows[i].size_gb));
       json_object_set_new(o, "Accessed", json_string(when));

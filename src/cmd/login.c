@@ -175,7 +175,12 @@ int cmd_login(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       goto out;
     }
   }
-  if (credentials_store(ctx->home.root, host, &cr, err) < 0)
+  /* Two logins at once must not lose one's update of auth.json. */
+  if (tart_home_lock(&ctx->home, err) < 0)
+    goto out;
+  int stored = credentials_store(ctx->home.root, host, &cr, err);
+  tart_home_unlock(&ctx->home);
+  if (stored < 0)
     goto out;
   printf("Login succeeded\n");
   ret = 0;

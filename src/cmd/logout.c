@@ -27,5 +27,9 @@ int cmd_logout(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   }
   if (args_positional(argc, argv, 1, 1, "<host>", err) < 0)
     return -1;
-  return credentials_remove(ctx->home.root, argv[optind], err);
+  if (tart_home_lock(&ctx->home, err) < 0)
+    return -1;
+  int r = credentials_remove(ctx->home.root, argv[optind], err);
+  tart_home_unlock(&ctx->home);
+  return r;
 }

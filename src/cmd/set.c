@@ -187,7 +187,8 @@ int cmd_set(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       has_cpu = true;
       break;
     case OPT_MEMORY:
-      if (args_u64("--memory", optarg, 1, UINT64_MAX / MIB, &memory, err) < 0)
+      /* config.json holds bytes as a signed 64-bit JSON integer. */
+      if (args_u64("--memory", optarg, 1, (uint64_t)INT64_MAX / MIB, &memory, err) < 0)
         return -1;
       has_memory = true;
       break;
@@ -224,8 +225,15 @@ int cmd_set(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   _cleanup_free_ char *vm = NULL;
   if (local_vm_open(h, name, &vm, err) < 0)
     return -1;
-  if ((disk != NULL || disk_size != 0) && vm_dir_running_pid(vm) != 0)
-    return tart_error_make(err, 0, "VM \"%s\" is running: stop it before changing its disk", name);
+  /* The run lock lives on config.json's inode, and every change here
+   * replaces that file atomically: a running VM would look stopped
+   * afterwards.  Its settings only matter at the next start anyway. */
+  _cleanup_close_ int lock_fd = -1;
+  if (vm_dir_lock_running(vm, name, &lock_fd, err) < 0) {
+    if (vm_dir_running_pid(vm) != 0)
+      return tart_error_make(err, 0, "VM \"%s\" is running: stop it before changing its configuration", name);
+    return -1;
+  }
 
   /* Refuse a shrink before changing anything, so a failed `set` leaves the
    * VM exactly as it was. */

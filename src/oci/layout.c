@@ -47,12 +47,12 @@ int oci_layout_check_entry(const char *path, int is_dir, tart_error_t *err)
     p += 2;
   size_t n = strlen(p);
   if (n == 0 || n >= sizeof(buf))
-    return tart_error_make(err, EINVAL, "archive entry \"%.80s\" is not part of a VM image", path);
+    return tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is not part of a VM image", path);
   memcpy(buf, p, n + 1);
   if (is_dir && buf[n - 1] == '/')
     buf[--n] = '\0';
   if (buf[0] == '/' || strstr(buf, "..") != NULL)
-    return tart_error_make(err, EINVAL, "archive entry \"%.80s\" points outside the archive", path);
+    return tart_error_kind(err, EINVAL, "archive entry \"%.80s\" points outside the archive", path);
   if (is_dir) {
     if (!strcmp(buf, ".") || !strcmp(buf, "blobs") || !strcmp(buf, "blobs/sha256"))
       return 0;
@@ -62,7 +62,7 @@ int oci_layout_check_entry(const char *path, int is_dir, tart_error_t *err)
     if (!strncmp(buf, "blobs/sha256/", 13) && is_hex64(buf + 13))
       return 0;
   }
-  return tart_error_make(err, EINVAL, "archive entry \"%.80s\" is not part of a VM image", path);
+  return tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is not part of a VM image", path);
 }
 
 /* ---- export ---- */
@@ -158,6 +158,46 @@ out:
   return ret;
 }
 
+/* Layout files around the built blobs, then the archive beside path,
+ * renamed into place. */
+static int write_export(const struct built_image *img, const char *dir, const char *path, tart_error_t *err)
+{
+  _cleanup_free_ char *manifest_path = image_blob_path(dir, img->manifest_digest);
+  _cleanup_free_ char *layout_path = xasprintf("%s/oci-layout", dir);
+  _cleanup_free_ char *index_path = xasprintf("%s/index.json", dir);
+  json_t *index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2, "mediaType",
+                            OCI_MEDIA_INDEX, "manifests", "mediaType", OCI_MEDIA_MANIFEST, "digest",
+                            img->manifest_digest, "size", (json_int_t)img->manifest_len, "annotations",
+                            "org.opencontainers.image.ref.name", "latest");
+  char *index_text = json_dumps(index, JSON_COMPACT | JSON_SORT_KEYS);
+  json_decref(index);
+  int r = write_file_atomic(manifest_path, img->manifest, img->manifest_len, 0644, err);
+  if (r == 0)
+    r = write_file_atomic(layout_path, OCI_LAYOUT_FILE, strlen(OCI_LAYOUT_FILE), 0644, err);
+  if (r == 0)
+    r = write_file_atomic(index_path, index_text, strlen(index_text), 0644, err);
+  free(index_text);
+  if (r < 0)
+    return -1;
+
+  /* Write beside the destination, then rename: a reader never sees half an
+   * archive, and an old archive survives a failed export. */
+  _cleanup_free_ char *copy = xstrdup(path);
+  _cleanup_free_ char *base = xstrdup(basename(copy));
+  _cleanup_free_ char *copy2 = xstrdup(path);
+  _cleanup_free_ char *tmp_path = xasprintf("%s/.%s.partial", dirname(copy2), base);
+  if (write_archive(img, tmp_path, err) < 0 || fsync_path(tmp_path, err) < 0) {
+    unlink(tmp_path);
+    return -1;
+  }
+  if (rename(tmp_path, path) < 0) {
+    int e = errno;
+    unlink(tmp_path);
+    return tart_error_make(err, e, "cannot write %s", path);
+  }
+  return 0;
+}
+
 int oci_export(struct tart_home *h, const char *name, const char *path, tart_error_t *err)
 {
   _cleanup_free_ char *vm = NULL;
@@ -172,52 +212,15 @@ int oci_export(struct tart_home *h, const char *name, const char *path, tart_err
   if (tmp_entry_create(h, &t, err) < 0)
     return -1;
   struct built_image img = {0};
-  int ret = -1;
   _cleanup_free_ char *disk = vm_dir_file(vm, VM_FILE_DISK);
   struct progress *prog = progress_new("compressing disk", file_apparent_bytes(disk));
   int r = image_build(vm, t.path, 4, NULL, NULL, NULL, prog, &img, err);
   progress_finish(prog);
-  if (r < 0)
-    goto out;
-
-  _cleanup_free_ char *manifest_path = image_blob_path(t.path, img.manifest_digest);
-  _cleanup_free_ char *layout_path = xasprintf("%s/oci-layout", t.path);
-  _cleanup_free_ char *index_path = xasprintf("%s/index.json", t.path);
-  json_t *index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2, "mediaType",
-                            OCI_MEDIA_INDEX, "manifests", "mediaType", OCI_MEDIA_MANIFEST, "digest",
-                            img.manifest_digest, "size", (json_int_t)img.manifest_len, "annotations",
-                            "org.opencontainers.image.ref.name", "latest");
-  char *index_text = json_dumps(index, JSON_COMPACT | JSON_SORT_KEYS);
-  json_decref(index);
-  r = write_file_atomic(manifest_path, img.manifest, img.manifest_len, 0644, err);
   if (r == 0)
-    r = write_file_atomic(layout_path, OCI_LAYOUT_FILE, strlen(OCI_LAYOUT_FILE), 0644, err);
-  if (r == 0)
-    r = write_file_atomic(index_path, index_text, strlen(index_text), 0644, err);
-  free(index_text);
-  if (r < 0)
-    goto out;
-
-  /* Write beside the destination, then rename: a reader never sees half an
-   * archive, and an old archive survives a failed export. */
-  _cleanup_free_ char *copy = xstrdup(path);
-  _cleanup_free_ char *base = xstrdup(basename(copy));
-  _cleanup_free_ char *copy2 = xstrdup(path);
-  _cleanup_free_ char *tmp_path = xasprintf("%s/.%s.partial", dirname(copy2), base);
-  if (write_archive(&img, tmp_path, err) < 0 || fsync_path(tmp_path, err) < 0) {
-    unlink(tmp_path);
-    goto out;
-  }
-  if (rename(tmp_path, path) < 0) {
-    tart_error_make(err, errno, "cannot write %s", path);
-    unlink(tmp_path);
-    goto out;
-  }
-  ret = 0;
-out:
+    r = write_export(&img, t.path, path, err);
   built_image_clear(&img);
   tmp_entry_discard(&t);
-  return ret;
+  return r;
 }
 
 /* ---- import ---- */
@@ -230,11 +233,11 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
   archive_read_support_filter_all(a); /* a compressed .tvm.gz still works */
   int ret = -1;
   uint8_t *buf = NULL;
+  _cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", dir);
   if (archive_read_open_filename(a, archive_path, 1 << 20) != ARCHIVE_OK) {
     tart_error_make(err, 0, "cannot read %s: %s", archive_path, archive_error_string(a));
     goto out;
   }
-  _cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", dir);
   if (mkdir_p(blobs, 0755, err) < 0)
     goto out;
   buf = xmalloc(1 << 20);
@@ -246,12 +249,12 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
     if (name == NULL)
       name = "";
     if (type != AE_IFREG && type != AE_IFDIR) {
-      tart_error_make(err, EINVAL, "archive entry \"%.80s\" is a link or a device, which a VM image never holds",
+      tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is a link or a device, which a VM image never holds",
                       name);
       goto out;
     }
     if (archive_entry_hardlink(e) != NULL || archive_entry_symlink(e) != NULL) {
-      tart_error_make(err, EINVAL, "archive entry \"%.80s\" is a link, which a VM image never holds", name);
+      tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is a link, which a VM image never holds", name);
       goto out;
     }
     if (oci_layout_check_entry(name, type == AE_IFDIR, err) < 0)
@@ -261,7 +264,7 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
     const char *rel = strncmp(name, "./", 2) == 0 ? name + 2 : name;
     bool is_blob = strncmp(rel, "blobs/", 6) == 0;
     if (!is_blob && archive_entry_size(e) > SMALL_FILE_MAX) {
-      tart_error_make(err, EFBIG, "archive entry %s is too large", rel);
+      tart_error_kind(err, EFBIG, "archive entry %s is too large", rel);
       goto out;
     }
     _cleanup_free_ char *out_path = xasprintf("%s/%s", dir, rel);
@@ -299,7 +302,7 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
       goto out;
     }
     if (is_blob && strcmp(dg + 7, rel + 13) != 0) {
-      tart_error_make(err, EBADMSG, "blob sha256:%s in the archive is corrupt: its content does not match its digest",
+      tart_error_kind(err, EBADMSG, "blob sha256:%s in the archive is corrupt: its content does not match its digest",
                       rel + 13);
       goto out;
     }
@@ -323,7 +326,7 @@ static int read_blob(const char *dir, const struct oci_descriptor *d, size_t max
     return tart_error_wrap(err, "the archive lacks blob %s", d->digest);
   if (*len != d->size) {
     free(*out);
-    return tart_error_make(err, EBADMSG, "blob %s has %zu bytes, not %llu", d->digest, *len,
+    return tart_error_kind(err, EBADMSG, "blob %s has %zu bytes, not %llu", d->digest, *len,
                            (unsigned long long)d->size);
   }
   return 0;
@@ -337,7 +340,7 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
     return -1;
   _cleanup_free_ char *dest = local_vm_path(h, name);
   if (path_exists(dest))
-    return tart_error_make(err, EEXIST, "cannot import as \"%s\": a VM with this name already exists (delete it first)",
+    return tart_error_kind(err, EEXIST, "cannot import as \"%s\": a VM with this name already exists (delete it first)",
                            name);
 
   struct tmp_entry t;
@@ -345,6 +348,9 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
     return -1;
   _cleanup_free_ char *layout = xasprintf("%s/layout", t.path);
   _cleanup_free_ char *vm = xasprintf("%s/vm", t.path);
+  _cleanup_free_ char *index_path = xasprintf("%s/index.json", layout);
+  _cleanup_free_ char *cfg_path = vm_dir_file(vm, VM_FILE_CONFIG);
+  _cleanup_free_ char *nvram_path = vm_dir_file(vm, VM_FILE_NVRAM);
   char *index_text = NULL, *manifest_text = NULL, *cfg = NULL, *nvram = NULL;
   size_t index_len = 0, manifest_len = 0, cfg_len = 0, nvram_len = 0;
   struct oci_index idx = {0};
@@ -354,12 +360,11 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
 
   if (extract(path, layout, err) < 0)
     goto out;
-  _cleanup_free_ char *index_path = xasprintf("%s/index.json", layout);
   if (read_file(index_path, SMALL_FILE_MAX, &index_text, &index_len, err) < 0 ||
       oci_index_parse(index_text, index_len, &idx, err) < 0)
     goto out;
   if (idx.n != 1) {
-    tart_error_make(err, EINVAL, "the archive holds %zu images, expected one", idx.n);
+    tart_error_kind(err, EINVAL, "the archive holds %zu images, expected one", idx.n);
     goto out;
   }
   if (read_blob(layout, &idx.manifests[0], OCI_MANIFEST_MAX, &manifest_text, &manifest_len, err) < 0 ||
@@ -372,8 +377,6 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
       vm_config_parse(cfg, cfg_len, &parsed, err) < 0)
     goto out;
   vm_config_clear(&parsed);
-  _cleanup_free_ char *cfg_path = vm_dir_file(vm, VM_FILE_CONFIG);
-  _cleanup_free_ char *nvram_path = vm_dir_file(vm, VM_FILE_NVRAM);
   if (write_file_atomic(cfg_path, cfg, cfg_len, 0644, err) < 0 ||
       read_blob(layout, layers.nvram, 64u << 20, &nvram, &nvram_len, err) < 0 ||
       write_file_atomic(nvram_path, nvram, nvram_len, 0644, err) < 0)
@@ -400,7 +403,7 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
     goto unlock;
   if (rename_noreplace(vm, dest, err) < 0) {
     if ((*err)->errnum == EEXIST)
-      tart_error_make(err, EEXIST, "cannot import as \"%s\": a VM with this name already exists (delete it first)",
+      tart_error_kind(err, EEXIST, "cannot import as \"%s\": a VM with this name already exists (delete it first)",
                       name);
     goto unlock;
   }

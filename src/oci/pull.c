@@ -16,6 +16,7 @@
 #include "oci/lz4apple.h"
 #include "oci/manifest.h"
 #include "registry/client.h"
+#include "registry/retry.h"
 #include "storage/copy.h"
 #include "storage/local.h"
 #include "storage/oci_cache.h"
@@ -28,7 +29,6 @@
 #include "util/util.h"
 #include "vmconfig/config.h"
 
-#define MAX_ATTEMPTS 6
 /* Decoded data is gathered into pieces of this size before the zero test
  * and the write: large enough for few syscalls, small enough per worker. */
 #define WRITE_PIECE (4u << 20)
@@ -39,17 +39,6 @@
 static bool transient(const tart_error_t e)
 {
   return e != NULL && e->errnum == EAGAIN;
-}
-
-static void backoff(unsigned attempt, unsigned retry_after)
-{
-  double s = 0.5 * (double)(1u << (attempt < 5 ? attempt : 5));
-  if (s > 8)
-    s = 8;
-  if (retry_after > 0)
-    s = retry_after < 30 ? retry_after : 30;
-  struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-  nanosleep(&ts, NULL);
 }
 
 /* ---- small blobs (config, nvram) ---- */
@@ -63,7 +52,7 @@ static int mem_sink_fn(void *opaque, const uint8_t *data, size_t len, tart_error
 {
   struct mem_sink *m = opaque;
   if (m->len + len > m->max)
-    return tart_error_make(err, EFBIG, "blob is larger than announced");
+    return tart_error_kind(err, EFBIG, "blob is larger than announced");
   memcpy(m->data + m->len, data, len);
   m->len += len;
   return 0;
@@ -74,7 +63,7 @@ static int fetch_small_blob(struct registry_conn *c, const struct oci_descriptor
                             tart_error_t *err)
 {
   if (d->size > max)
-    return tart_error_make(err, EFBIG, "layer %s is %llu bytes, more than the %zu allowed", d->digest,
+    return tart_error_kind(err, EFBIG, "layer %s is %llu bytes, more than the %zu allowed", d->digest,
                            (unsigned long long)d->size, max);
   struct mem_sink m = {.data = xmalloc((size_t)d->size + 1), .max = (size_t)d->size};
   for (unsigned attempt = 0;; attempt++) {
@@ -85,20 +74,20 @@ static int fetch_small_blob(struct registry_conn *c, const struct oci_descriptor
     }
     if (e->errnum == ERANGE) {
       m.len = 0; /* no Range support: start over */
-    } else if (!transient(e) || attempt + 1 >= MAX_ATTEMPTS) {
+    } else if (!transient(e) || attempt + 1 >= RETRY_MAX_ATTEMPTS) {
       *err = e;
       free(m.data);
       return -1;
     }
     log_info("retrying %s after: %s", d->digest, e->msg);
     tart_error_release(&e);
-    backoff(attempt, registry_conn_retry_after(c));
+    retry_backoff(attempt, registry_conn_retry_after(c));
   }
   char dg[DIGEST_STR_LEN];
   sha256_of(m.data, m.len, dg);
   if (m.len != d->size || strcmp(dg, d->digest) != 0) {
     free(m.data);
-    return tart_error_make(err, EBADMSG, "blob %s is corrupt: its content does not match its digest", d->digest);
+    return tart_error_kind(err, EBADMSG, "blob %s is corrupt: its content does not match its digest", d->digest);
   }
   m.data[m.len] = '\0';
   *out = m.data;
@@ -166,7 +155,7 @@ static int decoded_sink(void *opaque, const uint8_t *data, size_t len, tart_erro
 {
   struct layer_state *st = opaque;
   if (st->decoded + len > st->l->uncompressed_size)
-    return tart_error_make(err, EBADMSG, "layer %s decompresses to more than its declared %llu bytes",
+    return tart_error_kind(err, EBADMSG, "layer %s decompresses to more than its declared %llu bytes",
                            st->l->desc->digest, (unsigned long long)st->l->uncompressed_size);
   sha256_update(&st->uncomp, data, len);
   st->decoded += len;
@@ -188,7 +177,7 @@ static int compressed_sink(void *opaque, const uint8_t *data, size_t len, tart_e
 {
   struct layer_state *st = opaque;
   if (st->received + len > st->l->desc->size)
-    return tart_error_make(err, EBADMSG, "blob %s is larger than its declared %llu bytes", st->l->desc->digest,
+    return tart_error_kind(err, EBADMSG, "blob %s is larger than its declared %llu bytes", st->l->desc->digest,
                            (unsigned long long)st->l->desc->size);
   sha256_update(&st->comp, data, len);
   st->received += len;
@@ -287,7 +276,7 @@ static int copy_local_layer(struct pull_job *job, const struct tart_disk_layer *
   if (ret == 0) {
     sha256_final(&s, dg);
     if (strcmp(dg, l->uncompressed_digest) != 0)
-      ret = tart_error_make(err, EBADMSG, "cached copy of %s in %s does not match", l->desc->digest, src->disk);
+      ret = tart_error_kind(err, EBADMSG, "cached copy of %s in %s does not match", l->desc->digest, src->disk);
   }
   sha256_free(&s);
   return ret;
@@ -353,7 +342,7 @@ static int download_layer(struct pull_job *job, struct registry_conn *c, const s
         tart_error_release(&e);
         goto out;
       }
-    } else if (!transient(e) || attempt + 1 >= MAX_ATTEMPTS) {
+    } else if (!transient(e) || attempt + 1 >= RETRY_MAX_ATTEMPTS) {
       *err = e;
       if (transient(e))
         tart_error_wrap(err, "giving up on %s after %u attempts", l->desc->digest, attempt + 1);
@@ -363,20 +352,20 @@ static int download_layer(struct pull_job *job, struct registry_conn *c, const s
     }
     log_info("retrying %s from byte %llu after: %s", l->desc->digest, (unsigned long long)st.received, e->msg);
     tart_error_release(&e);
-    backoff(attempt, registry_conn_retry_after(c));
+    retry_backoff(attempt, registry_conn_retry_after(c));
   }
 
   char dg[DIGEST_STR_LEN];
   sha256_final(&st.comp, dg);
   if (st.received != l->desc->size || strcmp(dg, l->desc->digest) != 0) {
-    tart_error_make(err, EBADMSG, "blob %s is corrupt: its content does not match its digest", l->desc->digest);
+    tart_error_kind(err, EBADMSG, "blob %s is corrupt: its content does not match its digest", l->desc->digest);
     goto out;
   }
   if (lz4a_decoder_finish(st.dec, err) < 0 || flush_piece(&st, err) < 0)
     goto out;
   sha256_final(&st.uncomp, dg);
   if (st.decoded != l->uncompressed_size || strcmp(dg, l->uncompressed_digest) != 0) {
-    tart_error_make(err, EBADMSG, "layer %s is corrupt: its uncompressed content does not match %s",
+    tart_error_kind(err, EBADMSG, "layer %s is corrupt: its uncompressed content does not match %s",
                     l->desc->digest, l->uncompressed_digest);
     goto out;
   }
@@ -568,18 +557,18 @@ static int fetch_manifest(struct registry_conn *c, const struct oci_reference *r
     tart_error_t e = NULL;
     if (registry_manifest_get(c, what, &text, &n, NULL, &e) == 0)
       break;
-    if (!transient(e) || attempt + 1 >= MAX_ATTEMPTS) {
+    if (!transient(e) || attempt + 1 >= RETRY_MAX_ATTEMPTS) {
       *err = e;
       return -1;
     }
     log_info("retrying the manifest after: %s", e->msg);
     tart_error_release(&e);
-    backoff(attempt, registry_conn_retry_after(c));
+    retry_backoff(attempt, registry_conn_retry_after(c));
   }
   sha256_of(text, n, digest);
   if (ref->digest && strcmp(digest, ref->digest) != 0) {
     free(text);
-    return tart_error_make(err, EBADMSG, "the registry sent a manifest whose digest is %s, not the requested %s",
+    return tart_error_kind(err, EBADMSG, "the registry sent a manifest whose digest is %s, not the requested %s",
                            digest, ref->digest);
   }
   if (oci_doc_kind(text, n) == OCI_DOC_INDEX) {
@@ -596,7 +585,7 @@ static int fetch_manifest(struct registry_conn *c, const struct oci_reference *r
     if (d == NULL) {
       oci_index_clear(&idx);
       free(text);
-      return tart_error_make(err, ENOENT, "image %s has no manifest for %s", what, arch);
+      return tart_error_kind(err, ENOENT, "image %s has no manifest for %s", what, arch);
     }
     struct oci_reference sub = {.host = ref->host, .namespace = ref->namespace, .digest = d->digest};
     free(text);
@@ -672,7 +661,9 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
     _cleanup_free_ char *real_digest_dir = realpath(digest_dir, NULL);
     if (vm_dir_initialized(digest_dir) &&
         (ref->digest || (current && real_digest_dir && !strcmp(current, real_digest_dir)))) {
-      printf("%s@%s image is already cached and linked!\n", name, digest);
+      struct oci_reference pinned = {.host = ref->host, .namespace = ref->namespace, .digest = digest};
+      _cleanup_free_ char *pinned_name = oci_reference_format(&pinned);
+      printf("%s image is already cached and linked!\n", pinned_name);
       if (ref->digest)
         goto mark;
       ret = vm_dir_touch(digest_dir, err);

@@ -12,6 +12,7 @@
 #include "oci/manifest.h"
 #include "oci/reference.h"
 #include "registry/client.h"
+#include "registry/retry.h"
 #include "storage/copy.h"
 #include "storage/local.h"
 #include "storage/oci_cache.h"
@@ -22,7 +23,6 @@
 #include "util/progress.h"
 #include "util/util.h"
 
-#define MAX_ATTEMPTS 5
 
 /* All targets of one repository share a registry client and one upload. */
 struct group {
@@ -45,15 +45,6 @@ struct push_ctx {
   size_t n_known;
   const struct push_opts *o;
 };
-
-static void sleep_backoff(unsigned attempt, unsigned retry_after)
-{
-  unsigned ms = 500u << (attempt < 4 ? attempt : 4);
-  if (retry_after > 0)
-    ms = (retry_after < 30 ? retry_after : 30) * 1000u;
-  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-  nanosleep(&ts, NULL);
-}
 
 static ssize_t file_source(void *opaque, uint64_t offset, uint8_t *buf, size_t len, tart_error_t *err)
 {
@@ -97,7 +88,7 @@ static int ensure_blob(const struct push_ctx *p, struct group *g, struct registr
       }
       tart_error_release(&e);
       if (path == NULL)
-        return tart_error_make(err, ENOENT, "blob %s is missing from %s/%s", digest, g->host, g->ns);
+        return tart_error_kind(err, ENOENT, "blob %s is missing from %s/%s", digest, g->host, g->ns);
       int fd = open(path, O_RDONLY | O_CLOEXEC);
       if (fd < 0)
         return tart_error_make(err, errno, "cannot open %s", path);
@@ -106,13 +97,13 @@ static int ensure_blob(const struct push_ctx *p, struct group *g, struct registr
       if (r == 0)
         return 0;
     }
-    if (e->errnum != EAGAIN || attempt + 1 >= MAX_ATTEMPTS) {
+    if (e->errnum != EAGAIN || attempt + 1 >= RETRY_MAX_ATTEMPTS) {
       *err = e;
       return -1;
     }
     log_info("retrying the upload of %s after: %s", digest, e->msg);
     tart_error_release(&e);
-    sleep_backoff(attempt, registry_conn_retry_after(c));
+    retry_backoff(attempt, registry_conn_retry_after(c));
   }
 }
 
@@ -142,12 +133,12 @@ static int put_manifest(struct group *g, struct registry_conn *c, const char *bo
       tart_error_t e = NULL;
       if (registry_manifest_put(c, g->tags[t], OCI_MEDIA_MANIFEST, body, len, &e) == 0)
         break;
-      if (e->errnum != EAGAIN || attempt + 1 >= MAX_ATTEMPTS) {
+      if (e->errnum != EAGAIN || attempt + 1 >= RETRY_MAX_ATTEMPTS) {
         *err = e;
         return -1;
       }
       tart_error_release(&e);
-      sleep_backoff(attempt, registry_conn_retry_after(c));
+      retry_backoff(attempt, registry_conn_retry_after(c));
     }
   }
   return 0;

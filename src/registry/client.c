@@ -10,6 +10,7 @@
 #include <strings.h>
 #include <sys/utsname.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "oci/manifest.h"
 #include "registry/challenge.h"
@@ -91,8 +92,15 @@ int registry_open(const char *host, const char *ns, bool insecure, bool push, co
   const char *arch = uname(&u) == 0 ? u.machine : "unknown";
   r->user_agent = xasprintf("tart/%s (Linux; %s)", TART_VERSION, arch);
   pthread_mutex_init(&r->lock, NULL);
+  /* A docker config named explicitly must exist: say so before any
+   * transfer rather than at the first 401 (upstream's text). */
+  const char *dc = getenv("TART_DOCKER_CONFIG");
+  if (dc != NULL && *dc != '\0' && access(dc, F_OK) != 0) {
+    registry_close(r);
+    return tart_error_kind(err, ENOENT,
+                           "Registry authentication failed. Could not find docker configuration at '%s'.", dc);
+  }
   *out = r;
-  (void)err;
   return 0;
 }
 
@@ -275,7 +283,7 @@ static size_t on_body(char *data, size_t size, size_t n, void *opaque)
   size_t max = x->req->body_max ? x->req->body_max : SMALL_BODY_MAX;
   x->resp->body.max = max;
   if (!buf_append(&x->resp->body, data, len) && x->req->sink == NULL && status >= 200 && status < 300) {
-    tart_error_make(x->err, EFBIG, "response from %s is larger than %zu bytes", x->req->url, max);
+    tart_error_kind(x->err, EFBIG, "response from %s is larger than %zu bytes", x->req->url, max);
     x->sink_failed = true;
     return 0;
   }
@@ -302,7 +310,7 @@ static size_t on_read(char *buf, size_t size, size_t n, void *opaque)
   ssize_t got = req->source(req->source_opaque, req->source_offset + x->sent, (uint8_t *)buf, want, x->err);
   if (got < 0 || (got == 0 && left > 0)) {
     if (got == 0)
-      tart_error_make(x->err, EIO, "upload source ended early");
+      tart_error_kind(x->err, EIO, "upload source ended early");
     x->source_failed = true;
     return CURL_READFUNC_ABORT;
   }
@@ -417,7 +425,9 @@ static int perform(struct registry_conn *c, const struct request *req, struct re
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT)
       hint = " (the registry's certificate is not trusted: add its CA with SSL_CERT_FILE, or use --insecure for "
              "plain HTTP)";
-    return tart_error_make(err, e, "%s %s failed: %s%s", req->method, r->host, curl_easy_strerror(rc), hint);
+    if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
+      return tart_error_kind(err, e, "cannot connect to the registry at %s: %s", r->host, curl_easy_strerror(rc));
+    return tart_error_kind(err, e, "%s %s failed: %s%s", req->method, r->host, curl_easy_strerror(rc), hint);
   }
   return 0;
 }
@@ -531,7 +541,7 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
   struct registry *r = c->r;
   const char *realm = auth_challenge_param(ch, "realm");
   if (realm == NULL || *realm == '\0')
-    return tart_error_make(err, EACCES, "registry %s asked for a Bearer token without a realm", r->host);
+    return tart_error_kind(err, EACCES, "registry %s asked for a Bearer token without a realm", r->host);
   const char *service = auth_challenge_param(ch, "service");
   const char *scope = auth_challenge_param(ch, "scope");
   _cleanup_free_ char *own_scope = xasprintf("repository:%s:%s", r->ns, r->push ? "pull,push" : "pull");
@@ -570,11 +580,11 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
     long s = resp.status;
     response_clear(&resp);
     if (s == 401 || s == 403)
-      return tart_error_make(err, EACCES,
+      return tart_error_kind(err, EACCES,
                              "authentication to %s failed: the token server rejected the credentials (HTTP %ld); "
                              "check them with 'tart login %s'",
                              r->host, s, r->host);
-    return tart_error_make(err, s >= 500 ? EAGAIN : EACCES, "token server %.*s answered HTTP %ld",
+    return tart_error_kind(err, s >= 500 ? EAGAIN : EACCES, "token server %.*s answered HTTP %ld",
                            (int)strcspn(realm, "?"), realm, s);
   }
   json_t *j = json_loadb(resp.body.data ? resp.body.data : "", resp.body.len, 0, NULL);
@@ -584,7 +594,7 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
     tok = j ? json_string_value(json_object_get(j, "access_token")) : NULL;
   if (tok == NULL || *tok == '\0') {
     json_decref(j);
-    return tart_error_make(err, EACCES, "token server for %s returned no token", r->host);
+    return tart_error_kind(err, EACCES, "token server for %s returned no token", r->host);
   }
   json_int_t expires_in = 60;
   json_t *e = json_object_get(j, "expires_in");
@@ -617,7 +627,7 @@ static int authenticate(struct registry_conn *c, const char *www_auth, const cha
 {
   struct registry *r = c->r;
   if (www_auth == NULL)
-    return tart_error_make(err, EACCES, "registry %s answered 401 without a WWW-Authenticate header", r->host);
+    return tart_error_kind(err, EACCES, "registry %s answered 401 without a WWW-Authenticate header", r->host);
   struct auth_challenge ch;
   if (auth_challenge_parse(www_auth, &ch, err) < 0) {
     if (*err)
@@ -634,7 +644,7 @@ static int authenticate(struct registry_conn *c, const char *www_auth, const cha
     pthread_mutex_lock(&r->lock);
     if (!r->have_creds) {
       pthread_mutex_unlock(&r->lock);
-      ret = tart_error_make(err, EACCES,
+      ret = tart_error_kind(err, EACCES,
                             "registry %s requires authentication: run 'tart login %s' or set "
                             "TART_REGISTRY_USERNAME and TART_REGISTRY_PASSWORD",
                             r->host, r->host);
@@ -654,7 +664,7 @@ static int authenticate(struct registry_conn *c, const char *www_auth, const cha
     pthread_mutex_unlock(&r->lock);
     ret = fetch_token(c, &ch, extra_scope, err);
   } else {
-    ret = tart_error_make(err, EACCES, "registry %s uses the \"%s\" authentication scheme, expected \"Bearer\"",
+    ret = tart_error_kind(err, EACCES, "registry %s uses the \"%s\" authentication scheme, expected \"Bearer\"",
                           r->host, ch.scheme);
   }
   auth_challenge_clear(&ch);
@@ -678,7 +688,7 @@ static int perform_auth(struct registry_conn *c, struct request *req, struct res
   pthread_mutex_unlock(&c->r->lock);
   if (had_auth && challenge && !strncasecmp(challenge, "Basic", 5)) {
     response_clear(resp);
-    return tart_error_make(err, EACCES, "authentication to %s failed: invalid credentials (check them with "
+    return tart_error_kind(err, EACCES, "authentication to %s failed: invalid credentials (check them with "
                                         "'tart login %s')",
                            c->r->host, c->r->host);
   }
@@ -707,7 +717,7 @@ static char *repo_url(const struct registry *r, const char *fmt, ...)
 static int auth_failure(const struct registry_conn *c, const struct response *resp, tart_error_t *err)
 {
   (void)resp;
-  return tart_error_make(err, EACCES,
+  return tart_error_kind(err, EACCES,
                          "authentication to %s failed: access to %s denied (check your credentials with 'tart login "
                          "%s')",
                          c->r->host, c->r->ns, c->r->host);
@@ -726,7 +736,7 @@ int registry_ping(struct registry_conn *c, tart_error_t *err)
   }
   int ret = 0;
   if (resp.status == 401 || resp.status == 403)
-    ret = tart_error_make(err, EACCES, "invalid credentials: %s rejected them (HTTP %ld)", c->r->host,
+    ret = tart_error_kind(err, EACCES, "invalid credentials: %s rejected them (HTTP %ld)", c->r->host,
                           resp.status);
   else if (resp.status != 200)
     ret = status_error(c, "GET /v2/", &resp, err);
@@ -750,10 +760,10 @@ int registry_manifest_get(struct registry_conn *c, const char *reference, char *
   if (resp.status == 401 || resp.status == 403) {
     ret = auth_failure(c, &resp, err);
   } else if (resp.status == 404) {
-    ret = tart_error_make(err, ENOENT, "image %s/%s:%s not found in the registry", c->r->host, c->r->ns,
+    ret = tart_error_kind(err, ENOENT, "image %s/%s:%s not found in the registry", c->r->host, c->r->ns,
                           reference);
     if (strncmp(reference, "sha256:", 7) == 0)
-      tart_error_make(err, ENOENT, "image %s/%s@%s not found in the registry", c->r->host, c->r->ns, reference);
+      tart_error_kind(err, ENOENT, "image %s/%s@%s not found in the registry", c->r->host, c->r->ns, reference);
   } else if (resp.status != 200) {
     ret = status_error(c, "GET manifest", &resp, err);
   } else {
@@ -859,7 +869,7 @@ int registry_blob_get(struct registry_conn *c, const char *digest, uint64_t offs
 
   for (int hop = 0; resp.status >= 300 && resp.status < 400 && resp.status != 304; hop++) {
     if (hop >= MAX_REDIRECTS || resp.location == NULL) {
-      tart_error_make(err, EPROTO, "blob %s: too many redirects", digest);
+      tart_error_kind(err, EPROTO, "blob %s: too many redirects", digest);
       goto fail;
     }
     _cleanup_free_ char *next = resolve_location(r, req.url, resp.location);
@@ -881,12 +891,12 @@ int registry_blob_get(struct registry_conn *c, const char *digest, uint64_t offs
     goto fail;
   }
   if (resp.status == 404) {
-    tart_error_make(err, ENOENT, "blob %s not found in %s/%s", digest, r->host, r->ns);
+    tart_error_kind(err, ENOENT, "blob %s not found in %s/%s", digest, r->host, r->ns);
     goto fail;
   }
   if ((offset == 0 && resp.status != 200) || (offset > 0 && resp.status != 206)) {
     if (offset > 0 && resp.status == 200)
-      tart_error_make(err, ERANGE, "registry ignored the Range request for blob %s", digest);
+      tart_error_kind(err, ERANGE, "registry ignored the Range request for blob %s", digest);
     else
       status_error(c, "GET blob", &resp, err);
     goto fail;

@@ -14,6 +14,7 @@
 #define TART_REGISTRY_CREDENTIALS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "util/error.h"
 

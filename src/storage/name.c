@@ -1,5 +1,6 @@
 #include "storage/name.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "oci/reference.h"
@@ -11,9 +12,11 @@ char *vm_name_quote(const char *name)
   size_t shown = n > 80 ? 80 : n;
   char *out = xmalloc(shown * 4 + 4);
   char *o = out;
+  /* Bytes of broken UTF-8 are escaped too, so the message stays text. */
+  bool escape_high = !utf8_valid(name);
   for (size_t i = 0; i < shown; i++) {
     unsigned char c = (unsigned char)name[i];
-    if (c < 0x20 || c == 0x7f) {
+    if (c < 0x20 || c == 0x7f || (escape_high && c >= 0x80)) {
       static const char hex[] = "0123456789abcdef";
       *o++ = '\\';
       *o++ = 'x';
@@ -45,6 +48,8 @@ int vm_name_validate_local(const char *name, tart_error_t *err)
     why = "it contains \"..\" or is \".\"";
   else if (str_has_control_chars(name))
     why = "it contains control characters";
+  else if (!utf8_valid(name))
+    why = "it is not valid UTF-8";
   if (why != NULL) {
     _cleanup_free_ char *q = vm_name_quote(name);
     return tart_error_exit(err, TART_EXIT_USAGE, 0, "invalid VM name \"%s\": %s", q, why);

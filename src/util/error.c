@@ -48,6 +48,17 @@ int tart_error_make(tart_error_t *err, int errnum, const char *fmt, ...)
   return -1;
 }
 
+int tart_error_kind(tart_error_t *err, int errnum, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  tart_error_makev(err, TART_EXIT_FAILURE, 0, fmt, ap);
+  va_end(ap);
+  if (err && *err)
+    (*err)->errnum = errnum;
+  return -1;
+}
+
 int tart_error_exit(tart_error_t *err, int exit_code, int errnum, const char *fmt, ...)
 {
   va_list ap;

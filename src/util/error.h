@@ -32,6 +32,11 @@ typedef struct tart_error *tart_error_t;
  * previous error is released first. */
 int tart_error_make(tart_error_t *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* Like tart_error_make, but errnum only classifies the error for callers
+ * (EAGAIN: retry, ENOENT: missing, ...): nothing is appended to the
+ * message, which must say everything itself. */
+int tart_error_kind(tart_error_t *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
 /* Same, with an explicit exit code (TART_EXIT_VM_STATE, TART_EXIT_USAGE). */
 int tart_error_exit(tart_error_t *err, int exit_code, int errnum, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

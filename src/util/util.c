@@ -127,3 +127,62 @@ bool str_has_control_chars(const char *s)
       return true;
   return false;
 }
+
+/* Length of the well-formed UTF-8 sequence at p, or 0. */
+static size_t utf8_seq(const unsigned char *p)
+{
+  unsigned char c = p[0];
+  if (c < 0x80)
+    return 1;
+  size_t n;
+  unsigned min;
+  unsigned cp;
+  if ((c & 0xe0) == 0xc0) {
+    n = 2, min = 0x80, cp = c & 0x1f;
+  } else if ((c & 0xf0) == 0xe0) {
+    n = 3, min = 0x800, cp = c & 0x0f;
+  } else if ((c & 0xf8) == 0xf0) {
+    n = 4, min = 0x10000, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  for (size_t i = 1; i < n; i++) {
+    if ((p[i] & 0xc0) != 0x80)
+      return 0;
+    cp = (cp << 6) | (p[i] & 0x3f);
+  }
+  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+    return 0;
+  return n;
+}
+
+bool utf8_valid(const char *s)
+{
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    size_t n = utf8_seq(p);
+    if (n == 0)
+      return false;
+    p += n;
+  }
+  return true;
+}
+
+char *utf8_sanitize(const char *s)
+{
+  size_t len = strlen(s);
+  char *out = xmalloc(len * 3 + 1), *o = out;
+  for (const unsigned char *p = (const unsigned char *)s; *p;) {
+    size_t n = utf8_seq(p);
+    if (n == 0) {
+      memcpy(o, "\xef\xbf\xbd", 3);
+      o += 3;
+      p++;
+    } else {
+      memcpy(o, p, n);
+      o += n;
+      p += n;
+    }
+  }
+  *o = '\0';
+  return out;
+}

@@ -59,4 +59,11 @@ void uuid_random(char out[37]);
  * or any byte >= 0x80 (UTF-8); false for control characters. */
 bool str_has_control_chars(const char *s);
 
+/* True if s is well-formed UTF-8 (no overlongs, no surrogates). */
+bool utf8_valid(const char *s);
+
+/* A copy of s with every byte that is not part of well-formed UTF-8
+ * replaced by U+FFFD, for JSON output of names made by other tools. */
+char *utf8_sanitize(const char *s);
+
 #endif

@@ -43,7 +43,9 @@ hold_run_lock() {
   # stdin from sleep keeps the helper alive until teardown kills it.  The
   # holder gets its own process group (setsid) so teardown can end all of
   # it, and fd 3 is closed so that bats does not wait for it at the end.
-  setsid bash -c 'sleep 3600 | exec "$0" "$1"' "$TART_TEST_HELPERS/hold-run-lock" "$dir" \
+  # Only the helper holds the FIFO's write end, so a helper that fails
+  # ends the `read` below at once.
+  setsid bash -c 'exec "$0" "$1" < <(exec sleep 3600)' "$TART_TEST_HELPERS/hold-run-lock" "$dir" \
     >"$fifo.out" 3>&- &
   LOCK_PIDS+=("$!")
   read -r line <"$fifo.out"
