@@ -91,6 +91,7 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
       seeds=()
       [ -d "$corpus" ] && seeds=("$corpus")
       if "$f" -max_total_time="${FUZZ_SECONDS:-15}" -timeout=10 -rss_limit_mb=2048 -print_final_stats=0 \
+          -artifact_prefix="$logs/$name-" \
           "$work" "${seeds[@]}" >"$logs/$name.log" 2>&1; then
         passed=$((passed + 1))
         echo "== $name: ok"

@@ -226,13 +226,34 @@ static bool regex_is_tame(const char *re)
   if (strlen(re) > 256)
     return false;
   unsigned long budget = 1;
+  bool after_quantifier = false;
   for (const char *p = re; *p != '\0'; p++) {
+    if (*p == '\\') {
+      /* An escaped character is a literal. */
+      if (*++p == '\0')
+        break;
+      after_quantifier = false;
+      continue;
+    }
+    bool quantifier = *p == '*' || *p == '+' || *p == '?' || *p == '{';
+    /* Stacked repetitions ("a**", "a+*", "a{2}*") mean nothing more in a host
+     * pattern, and glibc's closure computation explodes on long runs of
+     * them (found by fuzzing: "g****...*"). */
+    if (quantifier && after_quantifier)
+      return false;
     if (*p == '+')
       budget *= 2;
     else if (*p == '{')
       budget *= interval_bound(p + 1) + 1;
     if (budget > 256)
       return false;
+    if (*p == '{') {
+      while (p[1] != '\0' && p[1] != '}')
+        p++;
+      if (p[1] == '}')
+        p++;
+    }
+    after_quantifier = quantifier;
   }
   return true;
 }

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -266,6 +267,27 @@ static void test_config_legacy_keys(void **state)
   assert_int_equal(from_config(empty_exact, "ghcr.io", &c, &helper, NULL), 1);
   assert_string_equal(c.username, "legacy");
   credentials_clear(&c);
+}
+
+/* Found by fuzzing: long runs of stacked repetitions made glibc's regcomp
+ * take minutes.  Such keys are ignored; a sane pattern still works. */
+static void test_config_stacked_quantifiers(void **state)
+{
+  (void)state;
+  struct credentials c;
+  char *helper = NULL;
+  char key[200];
+  memset(key, '*', sizeof(key) - 1);
+  key[0] = 'g';
+  key[sizeof(key) - 1] = '\0';
+  char *cfg = NULL;
+  assert_true(asprintf(&cfg, "{\"credHelpers\":{\"%s\":\"slow\",\"g+h+cr\\\\.io\":\"ok\"}}", key) > 0);
+  time_t start = time(NULL);
+  assert_int_equal(from_config(cfg, "ggghcr.io", &c, &helper, NULL), 0);
+  assert_true(time(NULL) - start < 2);
+  assert_string_equal(helper, "ok");
+  free(helper);
+  free(cfg);
 }
 
 static void test_config_cred_helpers(void **state)
@@ -816,6 +838,7 @@ int main(void)
       cmocka_unit_test_setup(test_config_auths, test_setup),
       cmocka_unit_test_setup(test_config_legacy_keys, test_setup),
       cmocka_unit_test_setup(test_config_cred_helpers, test_setup),
+      cmocka_unit_test_setup(test_config_stacked_quantifiers, test_setup),
       cmocka_unit_test_setup(test_config_creds_store, test_setup),
       cmocka_unit_test_setup(test_config_malformed, test_setup),
       cmocka_unit_test_setup(test_helper_output, test_setup),
