@@ -257,3 +257,25 @@ generic_host() {
   [ "$(proxy_count '^storage GET /storage/v2/redir/img/blobs/sha256:[0-9a-f]+ auth=no .* -> 200')" -ge 3 ]
   [ "$(proxy_count '^storage .* auth=yes')" -eq 0 ]
 }
+
+@test "a chunk whose annotation claims all zeros but holds data is rejected (zero-chunk fast path)" {
+  # Chunk 0 of $RAND is a full 512 MiB holding random data.  Re-publish its
+  # manifest claiming that chunk's uncompressed digest is the one of 512 MiB
+  # of zeros: the blobs are untouched and valid, only the claim lies.
+  local zero=sha256:9acca8e8c22201155389f65abbf6bc9723edc7384ead80503839f49dcc56d767
+  "$PYTHON" - "$BATS_FILE_TMPDIR/rand-manifest.json" "$zero" >"$BATS_TEST_TMPDIR/liar.json" <<'PY'
+import json, sys
+m = json.load(open(sys.argv[1]))
+m["layers"][1]["annotations"]["org.cirruslabs.tart.uncompressed-content-digest"] = sys.argv[2]
+sys.stdout.write(json.dumps(m, sort_keys=True, separators=(",", ":")))
+PY
+  registry_curl -f -X PUT -H 'Content-Type: application/vnd.oci.image.manifest.v1+json' \
+    --data-binary "@$BATS_TEST_TMPDIR/liar.json" "$REGISTRY_URL/v2/rand/img/manifests/liar" >/dev/null
+
+  run --separate-stderr tart pull --insecure "$REGISTRY/rand/img:liar"
+  [ "$status" -eq 1 ]
+  stderr_one_line "$RAND_L0"
+  [[ "$stderr" == *"does not match $zero"* ]]
+  run tart list --source oci -q
+  [ -z "$output" ]
+}
