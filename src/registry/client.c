@@ -1,6 +1,5 @@
 #include "registry/client.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "oci/manifest.h"
+#include "registry/curl_api.h"
 #include "registry/challenge.h"
 #include "registry/credentials.h"
 #include "tart-version.h"
@@ -72,16 +72,11 @@ static bool buf_append(struct buf *b, const void *p, size_t n)
 
 /* ---- global set-up ---- */
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static void curl_init_once(void)
-{
-  curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
 int registry_open(const char *host, const char *ns, bool insecure, bool push, const char *tart_home,
                   struct registry **out, tart_error_t *err)
 {
-  pthread_once(&curl_once, curl_init_once);
+  if (curl_api_load(err) < 0)
+    return -1;
   struct registry *r = xcalloc(1, sizeof(*r));
   r->host = xstrdup(host);
   r->ns = xstrdup(ns);
