@@ -68,3 +68,18 @@ int args_u64(const char *flag, const char *value, uint64_t min, uint64_t max, ui
   snprintf(what, sizeof(what), "invalid value for %s", flag);
   return parse_u64(value, min, max, out, what, err);
 }
+
+int args_no_options(int argc, char **argv, const char *help, tart_error_t *err)
+{
+  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
+  int c;
+  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+    if (c == -2)
+      return -1;
+    if (c == 'h') {
+      args_help(help);
+      return 1;
+    }
+  }
+  return 0;
+}

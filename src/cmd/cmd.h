@@ -53,6 +53,11 @@ int args_positional(int argc, char **argv, int min, int max, const char *names, 
 /* Usage error (exit 64) with " (see 'tart <verb> --help')" appended. */
 int args_usage_error(char **argv, tart_error_t *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
+/* For verbs without options: parse -h/--help and reject anything else.
+ * Returns 1 when help was printed (the verb is done), 0 to go on, -1 on a
+ * usage error. */
+int args_no_options(int argc, char **argv, const char *help, tart_error_t *err);
+
 /* Print a verb's help text to stdout. */
 int args_help(const char *help);
 

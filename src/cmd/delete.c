@@ -17,14 +17,9 @@ const char cmd_delete_help[] =
 
 int cmd_delete(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-  int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
-    if (c == -2)
-      return -1;
-    if (c == 'h')
-      return args_help(cmd_delete_help);
-  }
+  int help = args_no_options(argc, argv, cmd_delete_help, err);
+  if (help != 0)
+    return help < 0 ? -1 : 0;
   if (args_positional(argc, argv, 1, -1, "<name>", err) < 0)
     return -1;
   /* As upstream: names are deleted in order and the first failure stops. */

@@ -25,14 +25,9 @@ const char cmd_export_help[] =
 
 int cmd_export(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-  int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
-    if (c == -2)
-      return -1;
-    if (c == 'h')
-      return args_help(cmd_export_help);
-  }
+  int help = args_no_options(argc, argv, cmd_export_help, err);
+  if (help != 0)
+    return help < 0 ? -1 : 0;
   if (args_positional(argc, argv, 1, 2, "<name>", err) < 0)
     return -1;
   const char *name = argv[optind];

@@ -19,14 +19,9 @@ const char cmd_import_help[] =
 
 int cmd_import(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-  int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
-    if (c == -2)
-      return -1;
-    if (c == 'h')
-      return args_help(cmd_import_help);
-  }
+  int help = args_no_options(argc, argv, cmd_import_help, err);
+  if (help != 0)
+    return help < 0 ? -1 : 0;
   if (args_positional(argc, argv, 2, 2, "<path> <name>", err) < 0)
     return -1;
   return oci_import(&ctx->home, argv[optind], argv[optind + 1], err);

@@ -718,6 +718,20 @@ static int auth_failure(const struct registry_conn *c, const struct response *re
                          c->r->host, c->r->ns, c->r->host);
 }
 
+/* Perform with authentication and accept only status `want`: 401/403
+ * become an authentication failure, anything else a status error. */
+static int exchange(struct registry_conn *c, struct request *req, long want, const char *what, tart_error_t *err)
+{
+  struct response resp;
+  int ret = perform_auth(c, req, &resp, NULL, err);
+  if (ret == 0 && (resp.status == 401 || resp.status == 403))
+    ret = auth_failure(c, &resp, err);
+  else if (ret == 0 && resp.status != want)
+    ret = status_error(c, what, &resp, err);
+  response_clear(&resp);
+  return ret;
+}
+
 /* ---- operations ---- */
 
 int registry_ping(struct registry_conn *c, tart_error_t *err)
@@ -782,18 +796,7 @@ int registry_manifest_put(struct registry_conn *c, const char *reference, const 
   const char *headers[] = {ct, NULL};
   struct request req = {
       .method = "PUT", .url = url, .headers = headers, .body = body, .body_len = len, .has_body = true};
-  struct response resp;
-  if (perform_auth(c, &req, &resp, NULL, err) < 0) {
-    response_clear(&resp);
-    return -1;
-  }
-  int ret = 0;
-  if (resp.status == 401 || resp.status == 403)
-    ret = auth_failure(c, &resp, err);
-  else if (resp.status != 201)
-    ret = status_error(c, "PUT manifest", &resp, err);
-  response_clear(&resp);
-  return ret;
+  return exchange(c, &req, 201, "PUT manifest", err);
 }
 
 int registry_blob_exists(struct registry_conn *c, const char *digest, bool *exists, tart_error_t *err)
@@ -981,18 +984,7 @@ int registry_blob_upload(struct registry_conn *c, const char *digest, uint64_t s
                         .source_offset = off,
                         .source_len = size - off,
                         .has_body = size - off > 0};
-  struct response resp;
-  if (perform_auth(c, &req, &resp, NULL, err) < 0) {
-    response_clear(&resp);
-    return -1;
-  }
-  int ret = 0;
-  if (resp.status == 401 || resp.status == 403)
-    ret = auth_failure(c, &resp, err);
-  else if (resp.status != 201)
-    ret = status_error(c, "PUT blob", &resp, err);
-  response_clear(&resp);
-  return ret;
+  return exchange(c, &req, 201, "PUT blob", err);
 }
 
 int registry_blob_mount(struct registry_conn *c, const char *digest, const char *from, bool *mounted,

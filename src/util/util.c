@@ -186,3 +186,33 @@ char *utf8_sanitize(const char *s)
   *o = '\0';
   return out;
 }
+
+void str_quote(const char *s, size_t max_shown, char *out, size_t n)
+{
+  static const char hex[] = "0123456789abcdef";
+  size_t o = 0, shown = 0;
+
+  out[o++] = '"';
+  for (; *s != '\0'; s++) {
+    unsigned char c = (unsigned char)*s;
+    if (shown == max_shown || o + 8 >= n) {
+      memcpy(out + o, "...", 3);
+      o += 3;
+      break;
+    }
+    if (c == '"' || c == '\\') {
+      out[o++] = '\\';
+      out[o++] = (char)c;
+    } else if (c >= 0x20 && c < 0x7f) {
+      out[o++] = (char)c;
+    } else {
+      out[o++] = '\\';
+      out[o++] = 'x';
+      out[o++] = hex[c >> 4];
+      out[o++] = hex[c & 0xf];
+    }
+    shown++;
+  }
+  out[o++] = '"';
+  out[o] = '\0';
+}

@@ -59,6 +59,12 @@ void uuid_random(char out[37]);
  * or any byte >= 0x80 (UTF-8); false for control characters. */
 bool str_has_control_chars(const char *s);
 
+/* Quote s for a one-line message: in double quotes, '"' and '\\' escaped,
+ * everything but printable ASCII as \xNN (no escape sequence reaches a
+ * terminal), cut with "..." after max_shown characters or when out (n
+ * bytes, at least 16) is nearly full. */
+void str_quote(const char *s, size_t max_shown, char *out, size_t n);
+
 /* True if s is well-formed UTF-8 (no overlongs, no surrogates). */
 bool utf8_valid(const char *s);
 

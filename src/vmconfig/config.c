@@ -75,37 +75,9 @@ enum vm_arch vm_arch_host(void)
 
 /* ---- error messages ---------------------------------------------------- */
 
-/* Values from config.json end up in a one-line message printed on a
- * terminal: escape everything that is not printable ASCII (no escape
- * sequences reach the terminal) and cut long values short. */
 static void quote(const char *s, char *out, size_t n)
 {
-  static const char hex[] = "0123456789abcdef";
-  size_t o = 0, shown = 0;
-
-  out[o++] = '"';
-  for (; *s != '\0'; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (shown == 40 || o + 8 >= n) {
-      memcpy(out + o, "...", 3);
-      o += 3;
-      break;
-    }
-    if (c == '"' || c == '\\') {
-      out[o++] = '\\';
-      out[o++] = (char)c;
-    } else if (c >= 0x20 && c < 0x7f) {
-      out[o++] = (char)c;
-    } else {
-      out[o++] = '\\';
-      out[o++] = 'x';
-      out[o++] = hex[c >> 4];
-      out[o++] = hex[c & 0xf];
-    }
-    shown++;
-  }
-  out[o++] = '"';
-  out[o] = '\0';
+  str_quote(s, 40, out, n);
 }
 
 /* "invalid VM configuration: <key>: <why>" */
