@@ -8,12 +8,14 @@ PACKAGES=(
   # build
   gcc clang libclang-rt-14-dev meson ninja-build pkg-config
   libjansson-dev libcmocka-dev libcurl4-openssl-dev liblz4-dev libssl-dev libarchive-dev
-  # runtime: qemu-img, firmware for EFI guests
-  qemu-utils ovmf qemu-efi-aarch64
+  # runtime: QEMU, qemu-img, firmware for EFI guests
+  qemu-system-x86 qemu-utils ovmf qemu-efi-aarch64
   # tests: a real registry (plain, htpasswd, token, TLS) and skopeo as an
   # independent OCI client
   bats valgrind util-linux coreutils python3 curl openssl
   docker-registry apache2-utils skopeo
+  # the tiny test guest (tests/guest/build-guest.sh)
+  busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip
 )
 
 missing=()

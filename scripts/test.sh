@@ -5,7 +5,9 @@
 #  2. the same unit tests under ASan+UBSan, and under valgrind
 #     and each verb of the binary under valgrind
 #  3. each fuzz target for FUZZ_SECONDS (default 15) under ASan+UBSan
-#  4. the command-line tests (bats) against the ASan+UBSan binary
+#  4. the tiny test guest (tests/guest) built and booted with SeaBIOS and OVMF
+#  5. the command-line tests (bats) against the ASan+UBSan binary, VMs
+#     booted under QEMU included
 #
 # Environment: FUZZ_SECONDS, SKIP_VALGRIND=1, SKIP_FUZZ=1.
 set -uo pipefail
@@ -102,6 +104,26 @@ if [ "${SKIP_FUZZ:-0}" != 1 ]; then
       rm -rf "$work"
     done
   fi
+fi
+
+echo "== tiny test guest"
+if ! tests/guest/build-guest.sh "$PWD/build/test-guest" >"$logs/guest-build.log" 2>&1; then
+  fail_step "test guest build"
+  tail -20 "$logs/guest-build.log"
+fi
+export TART_TEST_GUEST="$PWD/build/test-guest/guest.img"
+# The image itself, booted by plain QEMU with SeaBIOS and with OVMF.
+if [ -f "$TART_TEST_GUEST" ]; then
+  tests/guest/boot-test.sh "$PWD/build/test-guest" >"$logs/guest-boot.log" 2>&1
+  ok=$(sed -n 's/^guest boot test: \([0-9]*\) passed, \([0-9]*\) failed$/\1/p' "$logs/guest-boot.log")
+  bad=$(sed -n 's/^guest boot test: \([0-9]*\) passed, \([0-9]*\) failed$/\2/p' "$logs/guest-boot.log")
+  passed=$((passed + ${ok:-0}))
+  failed=$((failed + ${bad:-1}))
+  if [ "${bad:-1}" -ne 0 ]; then
+    failures+=("guest boot test")
+    tail -20 "$logs/guest-boot.log"
+  fi
+  echo "== guest boot test: ${ok:-0} passed, ${bad:-1} failed"
 fi
 
 if [ -x build-asan/tart ]; then

@@ -17,6 +17,9 @@ enum {
   CMD_NEED_HOME = 1 << 0, /* open $TART_HOME (creating it) */
   CMD_GC_TMP = 1 << 1,    /* collect abandoned tmp/ entries first */
   CMD_HIDDEN = 1 << 2,    /* not listed in --help */
+  /* The verb parses its own --help: words after the VM name belong to the
+   * guest command (exec) and must not be scanned for --help. */
+  CMD_OWN_HELP_SCAN = 1 << 3,
 };
 
 struct tart_command {
@@ -32,18 +35,24 @@ struct tart_command {
 static const struct tart_command commands[] = {
     {"create", cmd_create, CMD_NEED_HOME | CMD_GC_TMP, "Create a VM", cmd_create_help},
     {"clone", cmd_clone, CMD_NEED_HOME, "Clone a VM", cmd_clone_help},
+    {"run", cmd_run, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, "Run a VM", cmd_run_help},
     {"set", cmd_set, CMD_NEED_HOME | CMD_GC_TMP, "Modify VM's configuration", cmd_set_help},
     {"get", cmd_get, CMD_NEED_HOME | CMD_GC_TMP, "Get a VM's configuration", cmd_get_help},
     {"list", cmd_list, CMD_NEED_HOME | CMD_GC_TMP, "List created VMs", cmd_list_help},
     {"login", cmd_login, CMD_NEED_HOME | CMD_GC_TMP, "Login to a registry", cmd_login_help},
     {"logout", cmd_logout, CMD_NEED_HOME | CMD_GC_TMP, "Logout from a registry", cmd_logout_help},
+    {"ip", cmd_ip, CMD_NEED_HOME | CMD_GC_TMP, "Get VM's IP address", cmd_ip_help},
+    {"exec", cmd_exec, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, "Execute a command in a running VM",
+     cmd_exec_help},
     {"pull", cmd_pull, CMD_NEED_HOME, "Pull a VM from a registry", cmd_pull_help},
     {"push", cmd_push, CMD_NEED_HOME | CMD_GC_TMP, "Push a VM to a registry", cmd_push_help},
     {"import", cmd_import, CMD_NEED_HOME | CMD_GC_TMP, "Import VM from a compressed .tvm file", cmd_import_help},
     {"export", cmd_export, CMD_NEED_HOME | CMD_GC_TMP, "Export VM to a compressed .tvm file", cmd_export_help},
     {"prune", cmd_prune, CMD_NEED_HOME | CMD_GC_TMP, "Prune OCI caches or local VMs", cmd_prune_help},
     {"rename", cmd_rename, CMD_NEED_HOME | CMD_GC_TMP, "Rename a local VM", cmd_rename_help},
+    {"stop", cmd_stop, CMD_NEED_HOME | CMD_GC_TMP, "Stop a VM", cmd_stop_help},
     {"delete", cmd_delete, CMD_NEED_HOME | CMD_GC_TMP, "Delete a VM", cmd_delete_help},
+    {"suspend", cmd_suspend, CMD_NEED_HOME | CMD_GC_TMP, "Suspend a VM", cmd_suspend_help},
     {"fqn", cmd_fqn, CMD_NEED_HOME | CMD_GC_TMP | CMD_HIDDEN, "Get a fully-qualified VM name", cmd_fqn_help},
 };
 
@@ -76,7 +85,7 @@ static int run_command(const struct tart_command *cmd, int argc, char **argv, ta
   int ret = 0;
 
   /* Help needs no $TART_HOME: answer it before touching the disk. */
-  for (int i = 1; i < argc && strcmp(argv[i], "--"); i++)
+  for (int i = 1; !(cmd->flags & CMD_OWN_HELP_SCAN) && i < argc && strcmp(argv[i], "--"); i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
       return args_help(cmd->help);
 
@@ -93,7 +102,7 @@ static int run_command(const struct tart_command *cmd, int argc, char **argv, ta
   optind = 1;
   ret = cmd->fn(argc, argv, &ctx, err);
   tart_home_close(&ctx.home);
-  return ret;
+  return ret < 0 ? -1 : ctx.exit_code;
 }
 
 int main(int argc, char **argv)
@@ -147,11 +156,12 @@ int main(int argc, char **argv)
     return tart_error_print(err);
   }
   log_debug("running %s", verb);
-  if (run_command(cmd, argc - i, argv + i, &err) < 0)
+  int code = run_command(cmd, argc - i, argv + i, &err);
+  if (code < 0)
     return tart_error_print(err);
   if (fflush(stdout) != 0 || ferror(stdout)) {
     tart_error_make(&err, 0, "cannot write the output");
     return tart_error_print(err);
   }
-  return 0;
+  return code;
 }

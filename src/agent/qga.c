@@ -14,7 +14,7 @@
 
 /* guest-exec-status carries up to 16 MiB of stdout and 16 MiB of stderr,
  * base64-encoded (4/3 larger), on one line. */
-#define QGA_MAX_LINE           (64u << 20)
+#define QGA_MAX_LINE (64u << 20)
 /* When the caller waits forever for a program, a single request still must
  * not: the agent may die in the middle of it. */
 #define QGA_REQUEST_TIMEOUT_MS 60000
@@ -91,7 +91,8 @@ int qga_base64_decode(const char *in, size_t len, unsigned char **out, size_t *o
         free(buf);
         if (c == '=')
           return tart_error_kind(err, EINVAL, "invalid base64 data: '=' at offset %zu", i + j);
-        return tart_error_kind(err, EINVAL, "invalid base64 data: unexpected byte 0x%02x at offset %zu", c, i + j);
+        return tart_error_kind(err, EINVAL, "invalid base64 data: unexpected byte 0x%02x at offset %zu", c,
+                               i + j);
       }
       v = v << 6 | (uint32_t)d;
     }
@@ -208,7 +209,8 @@ static int parse_exec_status(const json_t *ret, struct qga_exec_result *out, tar
       get_int(ret, "signal", &has_signal, &out->signal, err) < 0)
     return -1;
   if (!has_code && !has_signal)
-    return tart_error_kind(err, EPROTO, "malformed guest-exec-status reply: exited without exitcode or signal");
+    return tart_error_kind(err, EPROTO,
+                           "malformed guest-exec-status reply: exited without exitcode or signal");
   return get_data(ret, "out-data", &out->out_data, &out->out_len, err) < 0 ||
                  get_data(ret, "err-data", &out->err_data, &out->err_len, err) < 0 ||
                  get_bool(ret, "out-truncated", &out->out_truncated, err) < 0 ||
@@ -280,20 +282,20 @@ static void log_line(const char *line, size_t len)
     log_debug("QGA <- %.*s... (%zu bytes)", LOG_MAX, line, len);
 }
 
-static int send_request(struct qga *g, json_t *req, int64_t deadline, tart_error_t *err)
+/* Send req as one line, after a 0xFF byte when reset is true. */
+static int send_request(struct qga *g, json_t *req, bool reset, int64_t deadline, tart_error_t *err)
 {
   if (log_debug_enabled()) {
     char *text = qmp_log_text(req);
-    log_debug("QGA -> %s", text);
+    log_debug("QGA -> %s%s", reset ? "0xFF " : "", text);
     free(text);
   }
-  char *wire = json_dumps(req, JSON_COMPACT);
-  if (wire == NULL)
+  char *json = json_dumps(req, JSON_COMPACT);
+  if (json == NULL)
     return tart_error_kind(err, EINVAL, "guest agent request cannot be encoded as JSON");
-  size_t len = strlen(wire);
-  wire = xrealloc(wire, len + 2);
-  memcpy(wire + len, "\n", 2);
-  int r = qmp_chan_send(&g->chan, wire, len + 1, deadline, err);
+  char *wire = xasprintf("%s%s\n", reset ? "\xff" : "", json);
+  free(json);
+  int r = qmp_chan_send(&g->chan, wire, strlen(wire), deadline, err);
   free(wire);
   return r;
 }
@@ -332,7 +334,12 @@ static int sync_until(struct qga *g, int64_t deadline, int timeout_ms, tart_erro
 
   json_t *req = json_pack("{s:s, s:{s:I}}", "execute", "guest-sync-delimited", "arguments", "id", id);
   tart_error_t e = NULL;
-  int r = send_request(g, req, deadline, &e);
+  /* The leading 0xFF resets the agent's JSON parser, which a client killed
+   * in the middle of a request leaves inside a half-read object: without
+   * it that fragment swallows our request (seen with qemu-ga 7.2).  The
+   * agent answers the 0xFF itself with a parse error, which lands before
+   * its own 0xFF and is skipped below with the other stale replies. */
+  int r = send_request(g, req, true, deadline, &e);
   json_decref(req);
   if (r < 0) {
     /* The agent not reading its channel fills the socket buffer: the same
@@ -341,7 +348,6 @@ static int sync_until(struct qga *g, int64_t deadline, int timeout_ms, tart_erro
       tart_error_release(&e);
       return tart_error_kind(err, ETIMEDOUT, "the guest agent is not answering (no reply within %s)", d);
     }
-    tart_error_wrap(&e, "guest agent");
     return propagate(err, &e);
   }
 
@@ -364,7 +370,7 @@ static int sync_until(struct qga *g, int64_t deadline, int timeout_ms, tart_erro
     log_debug("QGA: dropping a stale reply");
   }
   if (r < 0)
-    return tart_error_wrap(err, "guest agent");
+    return -1;
   return tart_error_kind(err, ETIMEDOUT, "the guest agent is not answering (no reply within %s)", d);
 }
 
@@ -391,11 +397,11 @@ static int request_until(struct qga *g, const char *command, json_t *args, int64
   }
   if (args != NULL)
     json_object_set_new(req, "arguments", args);
-  int r = send_request(g, req, deadline, err);
+  int r = send_request(g, req, false, deadline, err);
   json_decref(req);
   if (r < 0) {
     g->synced = false;
-    return tart_error_wrap(err, "guest agent %s", command);
+    return tart_error_wrap(err, "%s", command);
   }
 
   for (;;) {
@@ -406,7 +412,7 @@ static int request_until(struct qga *g, const char *command, json_t *args, int64
       /* The answer may still come and would be taken for the next one. */
       g->synced = false;
       if (r < 0)
-        return tart_error_wrap(err, "guest agent %s", command);
+        return tart_error_wrap(err, "%s", command);
       char d[32];
       fmt_duration(timeout_ms, d, sizeof(d));
       return tart_error_kind(err, ETIMEDOUT, "the guest agent did not answer %s within %s", command, d);
@@ -508,8 +514,8 @@ int qga_exec(struct qga *g, const char *path, char *const argv[], const void *st
   for (;;) {
     req_deadline = request_deadline(deadline, &req_ms);
     tart_error_t e = NULL;
-    if (request_until(g, "guest-exec-status", json_pack("{s:I}", "pid", pid), req_deadline, req_ms, &ret, &e) <
-        0) {
+    if (request_until(g, "guest-exec-status", json_pack("{s:I}", "pid", pid), req_deadline, req_ms, &ret,
+                      &e) < 0) {
       /* A status request cut short by the overall deadline is the
        * program's timeout, not the agent's. */
       if (e->errnum == ETIMEDOUT && deadline >= 0 && qmp_now_ms() >= deadline) {

@@ -4,10 +4,12 @@
  * The protocol is QMP's newline-delimited JSON without greeting, events or
  * capabilities.  The channel outlives its clients: replies to requests a
  * previous client sent but never read stay queued and reach the next client
- * first (seen with QEMU 7.2).  So every conversation starts with
- * guest-sync-delimited and a random id: the agent answers with a 0xFF byte
- * and {"return": id}, and everything before is dropped.  A request that times
- * out leaves the channel out of step, so the next request syncs again first.
+ * first (seen with QEMU 7.2), and a request a killed client wrote only in
+ * part stays in the agent's parser.  So every conversation starts with a 0xFF
+ * byte (which resets the agent's parser) and guest-sync-delimited with a
+ * random id: the agent answers with a 0xFF byte and {"return": id}, and
+ * everything before is dropped.  A request that times out leaves the channel
+ * out of step, so the next request syncs again first.
  *
  * Requests carry an "id"; a reply with another id (a late answer) is dropped,
  * one without an id is taken as the answer (agents that do not echo ids).
@@ -39,9 +41,9 @@ int qga_connect(const char *path, int timeout_ms, struct qga **out, tart_error_t
 /* Same over an already connected stream socket; takes fd, also on failure. */
 int qga_open_fd(int fd, int timeout_ms, struct qga **out, tart_error_t *err);
 
-/* Send guest-sync-delimited with a random id, discard input up to the 0xFF
- * byte the agent sends in front of its answer, then drop every reply whose
- * return value is not the id.  Fails with ETIMEDOUT "the guest agent is not
+/* Send a 0xFF byte and guest-sync-delimited with a random id, discard input
+ * up to the 0xFF byte the agent sends in front of its answer, then drop every
+ * reply whose return value is not the id.  Fails with ETIMEDOUT "the guest agent is not
  * answering" when timeout_ms passes first. */
 int qga_sync(struct qga *g, int timeout_ms, tart_error_t *err);
 
@@ -67,9 +69,9 @@ struct qga_exec_result {
 };
 void qga_exec_result_clear(struct qga_exec_result *r);
 
-/* Largest stdin qga_exec sends: its base64 form must stay below the agent's
- * 64 MiB limit on one JSON token. */
-#define QGA_MAX_STDIN (48u << 20)
+/* Largest stdin qga_exec sends: the agent refuses a request whose JSON
+ * tokens add up to more than 64 MiB, and base64 grows data by 4/3. */
+#define QGA_MAX_STDIN (32u << 20)
 
 /* Run path in the guest with the arguments argv (the words after the program
  * name; NULL-terminated; argv itself may be NULL), capturing its output.

@@ -23,7 +23,11 @@ int args_next(int argc, char **argv, const char *shortopts, const struct option 
 {
   /* A leading ':' makes getopt report a missing value as ':' and stay quiet. */
   char optstring[64];
-  snprintf(optstring, sizeof(optstring), ":%s", shortopts);
+  /* A leading '+' (stop at the first non-option) must stay first. */
+  if (shortopts[0] == '+')
+    snprintf(optstring, sizeof(optstring), "+:%s", shortopts + 1);
+  else
+    snprintf(optstring, sizeof(optstring), ":%s", shortopts);
   opterr = 0;
   int c = getopt_long(argc, argv, optstring, longopts, NULL);
   if (c == '?') {

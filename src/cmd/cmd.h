@@ -13,6 +13,7 @@
 
 struct tart_ctx {
   struct tart_home home; /* opened when the verb has CMD_NEED_HOME */
+  int exit_code;         /* process exit code when the verb succeeds (exec: the guest's) */
 };
 
 typedef int (*tart_cmd_fn)(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);
@@ -36,6 +37,11 @@ DECLARE_CMD(push);
 DECLARE_CMD(prune);
 DECLARE_CMD(import);
 DECLARE_CMD(export);
+DECLARE_CMD(run);
+DECLARE_CMD(stop);
+DECLARE_CMD(suspend);
+DECLARE_CMD(exec);
+DECLARE_CMD(ip);
 
 /* --- argument helpers (src/cmd/args.c) --- */
 

@@ -15,13 +15,13 @@
 
 /* QEMU's largest replies (query-qmp-schema, about 200 KiB) are far below
  * this; the bound only stops a runaway peer from eating memory. */
-#define QMP_MAX_LINE   (16u << 20)
+#define QMP_MAX_LINE (16u << 20)
 /* Events nobody waits for (RTC_CHANGE, NIC_RX_FILTER_CHANGED, ...) must not
  * pile up forever in a long-running supervisor. */
 #define QMP_MAX_EVENTS 1024
 #define READ_CHUNK     65536
 /* Debug logs show this much of a line. */
-#define LOG_MAX        2048
+#define LOG_MAX 2048
 
 /* ---- Time ---------------------------------------------------------------- */
 
@@ -77,7 +77,9 @@ static int unix_address(const char *path, struct sockaddr_un *sa, int *dirfd, ta
 
   const char *slash = strrchr(path, '/');
   const char *base = slash ? slash + 1 : path;
-  _cleanup_free_ char *dir = slash == NULL ? xstrdup(".") : slash == path ? xstrdup("/") : strndup(path, slash - path);
+  _cleanup_free_ char *dir = slash == NULL   ? xstrdup(".")
+                             : slash == path ? xstrdup("/")
+                                             : strndup(path, slash - path);
   if (dir == NULL)
     abort();
   if (*base == '\0')
@@ -87,8 +89,9 @@ static int unix_address(const char *path, struct sockaddr_un *sa, int *dirfd, ta
     return tart_error_make(err, errno, "cannot open the directory of socket %s", path);
   int n = snprintf(sa->sun_path, sizeof(sa->sun_path), "/proc/self/fd/%d/%s", *dirfd, base);
   if (n < 0 || (size_t)n >= sizeof(sa->sun_path))
-    return tart_error_kind(err, ENAMETOOLONG, "socket path %s is too long: its last component must fit in %zu bytes",
-                           path, sizeof(sa->sun_path) - 1 - ((size_t)n - strlen(base)));
+    return tart_error_kind(err, ENAMETOOLONG,
+                           "socket path %s is too long: its last component must fit in %zu bytes", path,
+                           sizeof(sa->sun_path) - 1 - ((size_t)n - strlen(base)));
   return 0;
 }
 
@@ -98,13 +101,10 @@ void qmp_chan_init_fd(struct qmp_chan *c, int fd, size_t max_line, const char *w
   c->fd = fd;
   c->max_line = max_line;
   c->what = xstrdup(what);
-  int fl = fcntl(fd, F_GETFL);
-  if (fl >= 0 && !(fl & O_NONBLOCK))
-    fcntl(fd, F_SETFL, fl | O_NONBLOCK);
 }
 
-int qmp_chan_connect(struct qmp_chan *c, const char *path, int64_t deadline, size_t max_line, const char *what,
-                     tart_error_t *err)
+int qmp_chan_connect(struct qmp_chan *c, const char *path, int64_t deadline, size_t max_line,
+                     const char *what, tart_error_t *err)
 {
   memset(c, 0, sizeof(*c));
   c->fd = -1;
@@ -245,7 +245,8 @@ int qmp_chan_read_line(struct qmp_chan *c, int64_t deadline, char **line, size_t
     if (nl != NULL) {
       size_t n = (size_t)(nl - (c->buf + c->start));
       if (n > c->max_line)
-        return tart_error_kind(err, EMSGSIZE, "%s sent a message longer than %zu bytes", c->what, c->max_line);
+        return tart_error_kind(err, EMSGSIZE, "%s sent a message longer than %zu bytes", c->what,
+                               c->max_line);
       *nl = '\0';
       *line = c->buf + c->start;
       *len = n;
@@ -329,7 +330,8 @@ int qmp_parse_line(const char *line, size_t len, struct qmp_msg *out, tart_error
     why = "error is not an object";
   else if (error != NULL && !json_is_string(json_object_get(error, "desc")))
     why = "error without a desc string";
-  else if (error != NULL && json_object_get(error, "class") != NULL && !json_is_string(json_object_get(error, "class")))
+  else if (error != NULL && json_object_get(error, "class") != NULL &&
+           !json_is_string(json_object_get(error, "class")))
     why = "error class is not a string";
   else if (event != NULL && !json_is_string(event))
     why = "event is not a string";
@@ -550,8 +552,8 @@ static int open_chan(struct qmp *q, int64_t deadline, int timeout_ms, tart_error
       char d[32];
       fmt_duration(timeout_ms, d, sizeof(d));
       /* Also what a second client sees: QEMU greets one at a time. */
-      return tart_error_kind(err, ETIMEDOUT, "QEMU sent no QMP greeting within %s (is another client connected?)",
-                             d);
+      return tart_error_kind(err, ETIMEDOUT,
+                             "QEMU sent no QMP greeting within %s (is another client connected?)", d);
     }
     if (msg.kind == QMP_MSG_EVENT) {
       queue_event(q, &msg);

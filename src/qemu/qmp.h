@@ -18,6 +18,8 @@
  * reply with EREMOTEIO (ENOTSUP for class CommandNotFound); the messages say
  * everything themselves (tart_error_kind).
  *
+ * A struct qmp is not thread-safe: one thread talks to it at a time.
+ *
  * The second half of this header is the socket plumbing (connect to a path of
  * any length, bounded line reads with poll) that the guest agent client
  * (src/agent/qga.c) shares.
@@ -126,8 +128,9 @@ int64_t qmp_now_ms(void);
 /* The deadline timeout_ms from now, or -1 (never) for a negative timeout. */
 int64_t qmp_deadline(int timeout_ms);
 
-/* A connected non-blocking stream socket with a receive buffer that yields
- * '\n'-terminated lines of at most max_line bytes. */
+/* A connected stream socket with a receive buffer that yields '\n'-terminated
+ * lines of at most max_line bytes.  All I/O uses MSG_DONTWAIT and poll, so the
+ * descriptor's own O_NONBLOCK flag does not matter and is left alone. */
 struct qmp_chan {
   int fd;
   char *buf;
@@ -140,9 +143,9 @@ struct qmp_chan {
 /* Connect a non-blocking AF_UNIX stream socket to path (any length, as
  * qmp_connect explains).  A full listen backlog is retried until the
  * deadline.  what names the peer in error messages. */
-int qmp_chan_connect(struct qmp_chan *c, const char *path, int64_t deadline, size_t max_line, const char *what,
-                     tart_error_t *err);
-/* Wrap an already connected socket (made non-blocking here); takes fd. */
+int qmp_chan_connect(struct qmp_chan *c, const char *path, int64_t deadline, size_t max_line,
+                     const char *what, tart_error_t *err);
+/* Wrap an already connected socket; takes fd. */
 void qmp_chan_init_fd(struct qmp_chan *c, int fd, size_t max_line, const char *what);
 
 /* Send all len bytes (MSG_NOSIGNAL: a peer that went away gives EPIPE, not

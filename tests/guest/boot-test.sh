@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2054 # QEMU options are comma-separated
 # Boot the tiny test guest with plain QEMU (no tart) from its own disk, once
 # with SeaBIOS and once with OVMF, and check it: GUEST-READY on the serial
 # console, guest-exec through the guest agent, and ACPI power-off on QMP
@@ -52,11 +53,11 @@ alive() { # PID: running (not gone, not a zombie)
 }
 
 stop_qemu() { # hard stop of our QEMU child, if any, and reap it
-	local pid=$QEMU_PID i
+	local pid=$QEMU_PID
 	[ -n "$pid" ] || return 0
 	if alive "$pid"; then
 		kill -TERM "$pid" 2>/dev/null
-		for i in $(seq 50); do
+		for _ in $(seq 50); do
 			alive "$pid" || break
 			sleep 0.1
 		done
@@ -90,7 +91,7 @@ SUMMARY=()
 
 # run_one FIRMWARE: returns 0 when every check passed
 run_one() {
-	local fw=$1 d="$WORK/$1" t0 t_ready up rc i
+	local fw=$1 d="$WORK/$1" t0 t_ready up rc
 	mkdir -p "$d"
 	cp --sparse=always "$OUTDIR/guest.img" "$d/disk.img" || return 1
 	local args=(-machine q35 "${ACCEL[@]}" -m 512 -smp 2
@@ -102,10 +103,10 @@ run_one() {
 		-qmp unix:qmp.sock,server=on,wait=off
 		-serial file:console.log -display none -no-reboot)
 	if [ "$fw" = efi ]; then
-		[ -f "$OVMF_CODE" ] && [ -f "$OVMF_VARS" ] || {
-			log "$fw: $OVMF_CODE or $OVMF_VARS missing"
+		if [ ! -f "$OVMF_CODE" ] || [ ! -f "$OVMF_VARS" ]; then
+			log "$fw: FAIL: $OVMF_CODE or $OVMF_VARS missing"
 			return 1
-		}
+		fi
 		cp "$OVMF_VARS" "$d/vars.fd" || return 1
 		args+=(-drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE"
 			-drive if=pflash,format=raw,unit=1,file=vars.fd)
@@ -117,7 +118,7 @@ run_one() {
 
 	# 1. GUEST-READY on the console
 	t_ready=
-	for i in $(seq $((READY_TIMEOUT * 10))); do
+	for _ in $(seq $((READY_TIMEOUT * 10))); do
 		if grep -q GUEST-READY "$d/console.log" 2>/dev/null; then
 			t_ready=$(elapsed "$t0")
 			break
@@ -154,7 +155,7 @@ run_one() {
 		log "$fw: FAIL: QMP system_powerdown"
 		return 1
 	}
-	for i in $(seq $((POWEROFF_TIMEOUT * 10))); do
+	for _ in $(seq $((POWEROFF_TIMEOUT * 10))); do
 		alive "$QEMU_PID" || break
 		sleep 0.1
 	done

@@ -26,6 +26,7 @@
 # Nothing is mounted and no root is needed once the packages are installed.
 set -euo pipefail
 
+START=$(date +%s.%N)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 OUTDIR=${1:-${TART_GUEST_CACHE:-$HOME/.cache/tart-test-guest}}
 
@@ -67,15 +68,14 @@ ensure_packages() {
 		die "these packages are missing and could not be installed (need root or sudo): ${missing[*]}"
 }
 
-
 [ "$(dpkg --print-architecture)" = amd64 ] || die "only amd64 hosts are supported (the guest is x86_64 and qemu-ga is taken from the host)"
 
 ensure_packages "${BUILD_PKGS[@]}"
 
 BUSYBOX=$(dpkg -L busybox-static | grep -E '^(/usr)?/bin/busybox$' | head -n1)
-[ -n "$BUSYBOX" ] && [ -x "$BUSYBOX" ] || die "busybox-static is installed but its /bin/busybox is missing"
+[ -x "${BUSYBOX:-/nonexistent}" ] || die "busybox-static is installed but its /bin/busybox is missing"
 QGA=$(dpkg -L qemu-guest-agent | grep -E '/s?bin/qemu-ga$' | head -n1)
-[ -n "$QGA" ] && [ -x "$QGA" ] || die "qemu-guest-agent is installed but qemu-ga is missing"
+[ -x "${QGA:-/nonexistent}" ] || die "qemu-guest-agent is installed but qemu-ga is missing"
 mapfile -t QGA_LIBS < <(ldd "$QGA" | grep -o '/[^ ]*' | sort -u)
 [ ${#QGA_LIBS[@]} -gt 0 ] || die "ldd found no libraries for $QGA"
 SYSLINUX=$(command -v syslinux) || die "syslinux is missing"
@@ -88,15 +88,15 @@ flock 9 # one builder at a time per OUTDIR
 # ----------------------------------------------------- package resolution
 # apt-cache takes about a second per call here (no pkgcache.bin), so the
 # package facts are remembered until the apt lists or the dpkg database change.
-apt_fingerprint() {
+apt_fingerprint() { # the apt and dpkg state, and this script (how the facts are gathered)
 	{
 		find /var/lib/apt/lists /etc/apt -maxdepth 2 -type f ! -name lock 2>/dev/null
 		echo /var/lib/dpkg/status
-	} | LC_ALL=C sort | xargs -d '\n' stat -c '%n %s %Y' 2>/dev/null | sha256sum | cut -d' ' -f1
+	} | LC_ALL=C sort | xargs -d '\n' stat -c '%n %s %Y' 2>/dev/null | cat - "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
 }
 
 resolve_packages() { # prints the package facts, one "key value..." per line
-	local kpkg ver p
+	local kpkg p o
 	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
 		sed -n 's/^ *Depends: \(linux-image-[0-9][0-9.]*-[0-9][0-9]*-amd64\)$/\1/p' | head -n1)
 	[ -n "$kpkg" ] || return 1
@@ -109,10 +109,16 @@ resolve_packages() { # prints the package facts, one "key value..." per line
 			print "kernel", k, v[k]; print "systemd-boot-efi", v["systemd-boot-efi"]
 		}' || return 1
 	dpkg-query -W -f='pkg ${Package} ${Version}\n' "${BUILD_PKGS[@]}"
-	# owners of qemu-ga's libraries (dpkg -S: one call, it reads every .list)
+	# owners of qemu-ga's libraries (one dpkg -S call: it reads every .list file)
+	# (ask for the path and its canonical form: with merged /usr, dpkg
+	# knows some libraries only under /usr/lib)
+	local owners paths=() real
+	for p in "${QGA_LIBS[@]}"; do paths+=("$p" "$(readlink -f "$p")"); done
+	owners=$(dpkg -S "${paths[@]}" 2>/dev/null)
 	for p in "${QGA_LIBS[@]}"; do
-		echo "libpkg $p $( (dpkg -S "$p" 2>/dev/null || dpkg -S "$(readlink -f "$p")" 2>/dev/null) |
-			head -n1 | cut -d: -f1 | xargs -r dpkg-query -W -f='${Package} ${Version}' 2>/dev/null | head -n1)"
+		real=$(readlink -f "$p")
+		o=$(awk -v f="$p" -v r="$real" '$NF == f || $NF == r { sub(/:.*/, "", $1); print $1; exit }' <<<"$owners")
+		echo "libpkg $p ${o:-unowned} ${o:+$(dpkg-query -W -f='${Version}' "$o" 2>/dev/null)}"
 	done
 }
 
@@ -131,7 +137,7 @@ else
 fi
 read -r _ KPKG KVER < <(grep '^kernel ' <<<"$FACTS")
 read -r _ SDBVER < <(grep '^systemd-boot-efi ' <<<"$FACTS")
-[ -n "$KPKG" ] && [ -n "$KVER" ] && [ -n "$SDBVER" ] || die "bad package facts in $MEMO"
+if [ -z "$KPKG" ] || [ -z "$KVER" ] || [ -z "$SDBVER" ]; then die "bad package facts in $MEMO"; fi
 
 # ---------------------------------------------------------------- inputs key
 inputs_text() {
@@ -157,7 +163,6 @@ if [ -f "$OUTDIR/guest.img" ] && [ -f "$OUTDIR/vmlinuz" ] && [ -f "$OUTDIR/initr
 	exit 0
 fi
 
-START=$(date +%s.%N)
 # Leftovers of an interrupted build (we hold the lock, so nobody uses them).
 rm -rf "$OUTDIR"/.build.* "$OUTDIR"/.dl.*
 STAGE=$(mktemp -d "$OUTDIR/.build.XXXXXX")
@@ -282,6 +287,7 @@ install -m 0755 "$HERE/shutdown" "$R/sbin/shutdown"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$R/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$R/etc/group"
 printf 'tartguest\n' >"$R/etc/hostname"
+# shellcheck disable=SC2016 # $PWD is for the guest's shell
 printf 'PS1='"'"'tartguest:$PWD# '"'"'\n' >"$R/etc/profile"
 cat >"$R/etc/os-release" <<EOF
 NAME="tart test guest"

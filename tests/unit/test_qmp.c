@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "qemu/qmp.h"
+#include "util/log.h"
 #include "util/util.h"
 
 /* ---- A scripted QEMU on the other end of a socket ------------------------
@@ -33,7 +34,7 @@ struct step {
   const char *expect; /* command the client must send next; NULL: reply at once */
   const char *reply;  /* raw bytes to send, NULL for none */
   bool (*check)(const json_t *req);
-  int delay_ms;       /* wait before replying */
+  int delay_ms; /* wait before replying */
 };
 
 struct server {
@@ -183,7 +184,11 @@ static void srv_join(struct server *s)
 #define GREETING                                                                                             \
   "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, \"package\": "            \
   "\"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}\r\n"
-#define HELLO {NULL, GREETING, NULL, 0}, {"qmp_capabilities", "{\"return\": {}, \"id\": $ID}\r\n", NULL, 0}
+#define HELLO                                                                                                \
+  {NULL, GREETING, NULL, 0},                                                                                 \
+  {                                                                                                          \
+    "qmp_capabilities", "{\"return\": {}, \"id\": $ID}\r\n", NULL, 0                                         \
+  }
 
 /* ---- Parsing ------------------------------------------------------------- */
 
@@ -223,8 +228,9 @@ static void test_parse_return(void **state)
 static void test_parse_error(void **state)
 {
   (void)state;
-  const char *line = "{\"id\": 2, \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not "
-                     "been found\"}}";
+  const char *line =
+      "{\"id\": 2, \"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command nope has not "
+      "been found\"}}";
   struct qmp_msg m;
   assert_int_equal(qmp_parse_line(line, strlen(line), &m, NULL), 0);
   assert_int_equal(m.kind, QMP_MSG_ERROR);
@@ -320,15 +326,16 @@ static void test_parse_malformed(void **state)
 static void test_log_text_redacts(void **state)
 {
   (void)state;
-  json_t *msg = json_pack("{s:s, s:{s:s, s:s, s:[{s:s}]}}", "execute", "set_password", "arguments", "protocol",
-                          "vnc", "password", "hunter2", "list", "input-data", "c2VjcmV0");
+  json_t *msg = json_pack("{s:s, s:{s:s, s:s, s:[{s:s}]}}", "execute", "set_password", "arguments",
+                          "protocol", "vnc", "password", "hunter2", "list", "input-data", "c2VjcmV0");
   char *text = qmp_log_text(msg);
   assert_null(strstr(text, "hunter2"));
   assert_null(strstr(text, "c2VjcmV0"));
   assert_non_null(strstr(text, "\"password\":\"<redacted>\""));
   assert_non_null(strstr(text, "\"protocol\":\"vnc\""));
   /* The message itself is untouched. */
-  assert_string_equal(json_string_value(json_object_get(json_object_get(msg, "arguments"), "password")), "hunter2");
+  assert_string_equal(json_string_value(json_object_get(json_object_get(msg, "arguments"), "password")),
+                      "hunter2");
   free(text);
   json_decref(msg);
 }
@@ -523,8 +530,9 @@ static void test_handshake_and_query_status(void **state)
   (void)state;
   static const struct step steps[] = {
       HELLO,
-      {"query-status", "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, "
-                       "\"id\": $ID}\r\n",
+      {"query-status",
+       "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, "
+       "\"id\": $ID}\r\n",
        NULL, 0},
   };
   struct server s = {0};
@@ -564,9 +572,9 @@ static void test_arguments_sent(void **state)
   struct qmp *q = NULL;
   assert_int_equal(qmp_open_fd(fd, 2000, &q, NULL), 0);
   /* ret may be NULL when the caller does not care. */
-  assert_int_equal(qmp_execute(q, "migrate", json_pack("{s:s}", "uri", "exec:cat > /x/state.qemusave"), 2000,
-                               NULL, NULL),
-                   0);
+  assert_int_equal(
+      qmp_execute(q, "migrate", json_pack("{s:s}", "uri", "exec:cat > /x/state.qemusave"), 2000, NULL, NULL),
+      0);
   qmp_close(q);
   srv_join(&s);
 }
@@ -575,7 +583,8 @@ static void test_events_before_reply(void **state)
 {
   (void)state;
   static const struct step steps[] = {
-      {NULL, "{\"event\": \"RTC_CHANGE\", \"data\": {\"offset\": 0}, \"timestamp\": {}}\r\n" GREETING, NULL, 0},
+      {NULL, "{\"event\": \"RTC_CHANGE\", \"data\": {\"offset\": 0}, \"timestamp\": {}}\r\n" GREETING, NULL,
+       0},
       {"qmp_capabilities", "{\"return\": {}, \"id\": $ID}\r\n", NULL, 0},
       /* Two events and the reply in one write, then one more event. */
       {"stop",
@@ -619,7 +628,8 @@ static void test_wait_event(void **state)
       HELLO,
       {"system_powerdown",
        "{\"return\": {}, \"id\": $ID}\r\n{\"event\": \"POWERDOWN\", \"timestamp\": {}}\r\n", NULL, 0},
-      {NULL, "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": \"guest-shutdown\"}}\r\n", NULL, 80},
+      {NULL, "{\"event\": \"SHUTDOWN\", \"data\": {\"guest\": true, \"reason\": \"guest-shutdown\"}}\r\n",
+       NULL, 80},
   };
   struct server s = {0};
   int fd = srv_start(&s, steps, ARRAY_SIZE(steps));
@@ -650,11 +660,13 @@ static void test_error_reply(void **state)
   (void)state;
   static const struct step steps[] = {
       HELLO,
-      {"migrate", "{\"id\": $ID, \"error\": {\"class\": \"GenericError\", \"desc\": \"There's a migration process in "
-                  "progress\"}}\r\n",
+      {"migrate",
+       "{\"id\": $ID, \"error\": {\"class\": \"GenericError\", \"desc\": \"There's a migration process in "
+       "progress\"}}\r\n",
        NULL, 0},
-      {"frobnicate", "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command frobnicate has not been "
-                     "found\"}, \"id\": $ID}\r\n",
+      {"frobnicate",
+       "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command frobnicate has not been "
+       "found\"}, \"id\": $ID}\r\n",
        NULL, 0},
       /* QEMU's answer to a request it cannot parse carries no id. */
       {"cont", "{\"error\": {\"class\": \"GenericError\", \"desc\": \"JSON parse error\"}}\r\n", NULL, 0},
@@ -711,7 +723,8 @@ static void test_late_reply_after_timeout(void **state)
       HELLO,
       {"query-migrate", NULL, NULL, 0},
       /* The late answer to query-migrate arrives before cont's. */
-      {"cont", "{\"return\": {\"status\": \"completed\"}, \"id\": $PREV}\r\n{\"return\": {}, \"id\": $ID}\r\n", NULL,
+      {"cont",
+       "{\"return\": {\"status\": \"completed\"}, \"id\": $PREV}\r\n{\"return\": {}, \"id\": $ID}\r\n", NULL,
        0},
   };
   struct server s = {0};
@@ -793,7 +806,8 @@ static void test_quit_then_closed(void **state)
   static const struct step steps[] = {
       HELLO,
       {"quit",
-       "{\"return\": {}, \"id\": $ID}\r\n{\"timestamp\": {}, \"event\": \"SHUTDOWN\", \"data\": {\"guest\": false, "
+       "{\"return\": {}, \"id\": $ID}\r\n{\"timestamp\": {}, \"event\": \"SHUTDOWN\", \"data\": {\"guest\": "
+       "false, "
        "\"reason\": \"host-qmp-quit\"}}\r\n",
        NULL, 0},
   };
@@ -886,6 +900,70 @@ static void test_event_queue_bounded(void **state)
   free(burst);
 }
 
+/* With TART_LOG=debug every exchange is logged, secrets are not, and long
+ * lines are cut. */
+static void test_debug_log(void **state)
+{
+  (void)state;
+  char big[5000];
+  memset(big, 'y', sizeof(big) - 1);
+  big[sizeof(big) - 1] = '\0';
+  char *reply = xasprintf("{\"return\": \"%s\", \"id\": $ID}\r\n", big);
+  struct step steps[] = {
+      HELLO,
+      {"set_password", "{\"return\": {}, \"id\": $ID}\r\n", NULL, 0},
+      {"query-qmp-schema", reply, NULL, 0},
+  };
+  struct server s = {0};
+  int fd = srv_start(&s, steps, ARRAY_SIZE(steps));
+
+  char logpath[] = "/tmp/tart-test-qmp-log-XXXXXX";
+  int logfd = mkstemp(logpath);
+  assert_true(logfd >= 0);
+  fflush(stderr);
+  int saved = dup(2);
+  dup2(logfd, 2);
+  enum tart_log_level level = tart_log_get_level();
+  tart_log_set_level(TART_LOG_DEBUG);
+
+  struct qmp *q = NULL;
+  int r1 = qmp_open_fd(fd, 2000, &q, NULL);
+  int r2 = r1 < 0 ? -1
+                  : qmp_execute(q, "set_password",
+                                json_pack("{s:s, s:s}", "protocol", "vnc", "password", "s3cr3t"), 2000, NULL,
+                                NULL);
+  json_t *ret = NULL;
+  int r3 = r1 < 0 ? -1 : qmp_execute(q, "query-qmp-schema", NULL, 2000, &ret, NULL);
+
+  tart_log_set_level(level);
+  fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  assert_int_equal(r1, 0);
+  assert_int_equal(r2, 0);
+  assert_int_equal(r3, 0);
+  assert_int_equal(strlen(json_string_value(ret)), sizeof(big) - 1);
+  json_decref(ret);
+  qmp_close(q);
+  srv_join(&s);
+  free(reply);
+
+  char *log = NULL;
+  size_t len = 0;
+  FILE *f = fdopen(logfd, "r");
+  rewind(f);
+  assert_true(getdelim(&log, &len, '\0', f) > 0);
+  fclose(f);
+  unlink(logpath);
+  assert_non_null(strstr(log, "tart: debug: QMP <- {\"QMP\": {"));
+  assert_non_null(strstr(log, "tart: debug: QMP -> {\"execute\":\"qmp_capabilities\",\"id\":1}"));
+  assert_non_null(strstr(log, "\"password\":\"<redacted>\""));
+  assert_null(strstr(log, "s3cr3t"));
+  assert_non_null(strstr(log, "... (5022 bytes)"));
+  assert_null(strchr(log, '\r'));
+  free(log);
+}
+
 /* ---- qmp_connect with real paths ----------------------------------------- */
 
 /* A listening socket at path; long paths through the directory fd, as the
@@ -924,7 +1002,8 @@ static void connect_and_query(const char *path)
 {
   static const struct step steps[] = {
       HELLO,
-      {"query-status", "{\"return\": {\"status\": \"prelaunch\", \"running\": false}, \"id\": $ID}\r\n", NULL, 0},
+      {"query-status", "{\"return\": {\"status\": \"prelaunch\", \"running\": false}, \"id\": $ID}\r\n", NULL,
+       0},
   };
   int lfd = listen_at(path);
   struct server s = {0};
@@ -1085,6 +1164,7 @@ int main(void)
       cmocka_unit_test(test_closed_mid_command),
       cmocka_unit_test(test_null_command),
       cmocka_unit_test(test_event_queue_bounded),
+      cmocka_unit_test(test_debug_log),
       cmocka_unit_test(test_connect_short_path),
       cmocka_unit_test(test_connect_long_path),
       cmocka_unit_test(test_connect_missing_and_refused),

@@ -1,0 +1,133 @@
+/* tart exec: run a command in the guest through the QEMU guest agent and
+ * exit with its exit code (SPEC §6). */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/qga.h"
+#include "cmd/cmd.h"
+#include "qemu/supervisor.h"
+#include "storage/local.h"
+#include "storage/vmdir.h"
+#include "util/util.h"
+
+const char cmd_exec_help[] =
+    "OVERVIEW: Execute a command in a running VM\n"
+    "\n"
+    "Runs the command through the QEMU guest agent (qemu-ga, the guest's\n"
+    "qemu-guest-agent package) and exits with its exit code.\n"
+    "\n"
+    "USAGE: tart exec [-i] [-t] <name> <command> [<args> ...]\n"
+    "\n"
+    "ARGUMENTS:\n"
+    "  <name>                  VM name\n"
+    "  <command>               command to run, and its arguments\n"
+    "\n"
+    "OPTIONS:\n"
+    "  -i, --interactive       Send standard input to the command\n"
+    "  -t, --tty               Allocate a terminal (not available through qemu-ga)\n"
+    "  -h, --help              Show help information.\n";
+
+#define AGENT_TIMEOUT_MS 15000
+
+static int read_all_stdin(char **out, size_t *len, tart_error_t *err)
+{
+  size_t cap = 65536, n = 0;
+  char *buf = xmalloc(cap);
+  for (;;) {
+    if (n == cap) {
+      if (cap >= QGA_MAX_STDIN) {
+        free(buf);
+        return tart_error_make(err, EFBIG, "standard input is larger than %u bytes", QGA_MAX_STDIN);
+      }
+      cap *= 2;
+      buf = xrealloc(buf, cap);
+    }
+    ssize_t r = read(0, buf + n, cap - n);
+    if (r < 0 && errno == EINTR)
+      continue;
+    if (r < 0) {
+      free(buf);
+      return tart_error_make(err, errno, "cannot read standard input");
+    }
+    if (r == 0)
+      break;
+    n += (size_t)r;
+  }
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+  while (n > 0) {
+    ssize_t w = write(fd, p, n);
+    if (w < 0 && errno == EINTR)
+      continue;
+    if (w <= 0)
+      return -1;
+    p += w;
+    n -= (size_t)w;
+  }
+  return 0;
+}
+
+int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
+{
+  static const struct option longopts[] = {
+      {"interactive", no_argument, NULL, 'i'},
+      {"tty", no_argument, NULL, 't'},
+      {"help", no_argument, NULL, 'h'},
+      {0},
+  };
+  bool interactive = false;
+  int c;
+  /* "+": options stop at the VM name; the rest belongs to the command. */
+  while ((c = args_next(argc, argv, "+hit", longopts, err)) != -1) {
+    if (c == -2)
+      return -1;
+    if (c == 'h')
+      return args_help(cmd_exec_help);
+    if (c == 'i')
+      interactive = true;
+    if (c == 't')
+      return tart_error_make(err, 0, "-t is not available: the QEMU guest agent has no terminal transport "
+                                     "(run the command without -t, or use ssh)");
+  }
+  if (args_positional(argc, argv, 2, -1, "<name> <command>", err) < 0)
+    return -1;
+  const char *name = argv[optind];
+  _cleanup_free_ char *dir = NULL;
+  if (local_vm_open(&ctx->home, name, &dir, err) < 0)
+    return -1;
+  if (vm_dir_running_pid(dir) == 0)
+    return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is not running", name);
+
+  _cleanup_free_ char *input = NULL;
+  size_t input_len = 0;
+  if (interactive && read_all_stdin(&input, &input_len, err) < 0)
+    return -1;
+
+  _cleanup_free_ char *sock = vm_dir_file(dir, VM_QGA_SOCKET);
+  struct qga *g = NULL;
+  if (qga_connect(sock, AGENT_TIMEOUT_MS, &g, err) < 0)
+    return tart_error_wrap(err, "cannot reach the guest agent of VM \"%s\" (is qemu-guest-agent running in the "
+                                "guest?)",
+                           name);
+  struct qga_exec_result res = {0};
+  int r = qga_exec(g, argv[optind + 1], argv + optind + 2, interactive ? (input ? input : "") : NULL, input_len, -1,
+                   &res, err);
+  qga_close(g);
+  if (r < 0)
+    return -1;
+  if (res.out_data)
+    write_all(1, (const char *)res.out_data, res.out_len);
+  if (res.err_data)
+    write_all(2, (const char *)res.err_data, res.err_len);
+  ctx->exit_code = res.signal ? 128 + res.signal : res.exit_code;
+  qga_exec_result_clear(&res);
+  return 0;
+}

@@ -1,0 +1,141 @@
+/* tart run: boot a VM under QEMU and supervise it in the foreground. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cmd/cmd.h"
+#include "qemu/supervisor.h"
+#include "util/util.h"
+
+const char cmd_run_help[] =
+    "OVERVIEW: Run a VM\n"
+    "\n"
+    "Boots the VM under QEMU (KVM when /dev/kvm is usable, TCG otherwise) and stays\n"
+    "in the foreground until the guest powers off. SIGINT/SIGTERM stop it at once,\n"
+    "SIGUSR2 asks the guest to shut down, SIGUSR1 suspends it (tart stop/suspend).\n"
+    "Without a console the guest's serial output goes to <vm>/logs/console.log and\n"
+    "QEMU's messages to <vm>/logs/qemu.log.\n"
+    "\n"
+    "USAGE: tart run <name> [--no-graphics] [--serial-path <path>] [--disk <path[:ro]> ...]\n"
+    "                [--dir <[name:]path[:ro][:tag=T]> ...] [--nested] [--net-user]\n"
+    "                [--net-user-forward <[addr:]host:guest[/tcp|/udp]> ...]\n"
+    "\n"
+    "ARGUMENTS:\n"
+    "  <name>                  VM name\n"
+    "\n"
+    "OPTIONS:\n"
+    "  --no-graphics           Don't open a window (the default when there is no display)\n"
+    "  --serial-path <path>    Connect the guest's serial console to this file or tty\n"
+    "  --disk <path[:opts]>    Attach an extra disk (raw file, block device or nbd:// URL);\n"
+    "                          opts: ro, sync=none|fsync|full, caching=automatic|cached|uncached\n"
+    "  --dir <spec>            Share a host directory with the guest (9p); the default tag\n"
+    "                          is com.apple.virtio-fs.automount:\n"
+    "                          mount -t 9p -o trans=virtio,version=9p2000.L <tag> /mnt\n"
+    "  --nested                Enable nested virtualization (needs KVM)\n"
+    "  --net-user              User-mode networking (no privileges needed; the default in\n"
+    "                          this build)\n"
+    "  --net-user-forward <f>  Forward a host port to the guest, e.g. 2222:22\n"
+    "  --recovery, --rosetta   macOS-only; a clear error for Linux guests\n"
+    "  -h, --help              Show help information.\n";
+
+int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
+{
+  enum { OPT_NO_GRAPHICS = 256, OPT_SERIAL_PATH, OPT_DISK, OPT_DIR, OPT_NESTED, OPT_NET_USER, OPT_FORWARD,
+         OPT_RECOVERY, OPT_ROSETTA, OPT_SUSPENDABLE };
+  static const struct option longopts[] = {
+      {"no-graphics", no_argument, NULL, OPT_NO_GRAPHICS},
+      {"serial-path", required_argument, NULL, OPT_SERIAL_PATH},
+      {"disk", required_argument, NULL, OPT_DISK},
+      {"dir", required_argument, NULL, OPT_DIR},
+      {"nested", no_argument, NULL, OPT_NESTED},
+      {"net-user", no_argument, NULL, OPT_NET_USER},
+      {"net-user-forward", required_argument, NULL, OPT_FORWARD},
+      {"recovery", no_argument, NULL, OPT_RECOVERY},
+      {"rosetta", required_argument, NULL, OPT_ROSETTA},
+      {"suspendable", no_argument, NULL, OPT_SUSPENDABLE},
+      {"help", no_argument, NULL, 'h'},
+      {0},
+  };
+  const char *display = getenv("DISPLAY");
+  struct run_opts o = {.display = (display && *display) ? QEMU_DISPLAY_WINDOW : QEMU_DISPLAY_NONE,
+                       .serial = QEMU_SERIAL_FILE};
+  struct qemu_disk disks[16];
+  struct qemu_share shares[16];
+  struct qemu_forward forwards[32];
+  size_t nd = 0, ns = 0, nf = 0;
+  int ret = -1, c;
+  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+    switch (c) {
+    case -2:
+      goto out;
+    case 'h':
+      ret = args_help(cmd_run_help);
+      goto out;
+    case OPT_NO_GRAPHICS:
+      o.display = QEMU_DISPLAY_NONE;
+      break;
+    case OPT_SERIAL_PATH: {
+      struct stat st;
+      o.serial_path = optarg;
+      o.serial = stat(optarg, &st) == 0 && S_ISCHR(st.st_mode) ? QEMU_SERIAL_TTY : QEMU_SERIAL_PATH;
+      break;
+    }
+    case OPT_DISK:
+      if (nd == ARRAY_SIZE(disks)) {
+        args_usage_error(argv, err, "too many --disk options (at most %zu)", ARRAY_SIZE(disks));
+        goto out;
+      }
+      if (qemu_parse_disk_arg(optarg, &disks[nd], err) < 0)
+        goto out;
+      nd++;
+      break;
+    case OPT_DIR:
+      if (ns == ARRAY_SIZE(shares)) {
+        args_usage_error(argv, err, "too many --dir options (at most %zu)", ARRAY_SIZE(shares));
+        goto out;
+      }
+      if (qemu_parse_dir_arg(optarg, &shares[ns], err) < 0)
+        goto out;
+      ns++;
+      break;
+    case OPT_NESTED:
+      o.nested = true;
+      break;
+    case OPT_NET_USER:
+      break;
+    case OPT_FORWARD:
+      if (nf == ARRAY_SIZE(forwards)) {
+        args_usage_error(argv, err, "too many --net-user-forward options");
+        goto out;
+      }
+      if (qemu_parse_forward_arg(optarg, &forwards[nf], err) < 0)
+        goto out;
+      nf++;
+      break;
+    case OPT_RECOVERY:
+      tart_error_make(err, 0, "--recovery boots macOS recovery, which Linux guests do not have");
+      goto out;
+    case OPT_ROSETTA:
+      tart_error_make(err, 0, "--rosetta is macOS-only; Linux hosts run x86_64 binaries natively or with binfmt");
+      goto out;
+    case OPT_SUSPENDABLE:
+      break; /* every Linux guest can be suspended here */
+    }
+  }
+  if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
+    goto out;
+  o.disks = disks;
+  o.n_disks = nd;
+  o.shares = shares;
+  o.n_shares = ns;
+  o.forwards = nf ? forwards : NULL;
+  o.n_forwards = nf;
+  ret = vm_run(&ctx->home, argv[optind], &o, err);
+out:
+  for (size_t i = 0; i < nd; i++)
+    qemu_disk_clear(&disks[i]);
+  for (size_t i = 0; i < ns; i++)
+    qemu_share_clear(&shares[i]);
+  return ret;
+}

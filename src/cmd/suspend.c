@@ -1,0 +1,48 @@
+/* tart suspend: save a running VM's state to state.qemusave and stop it;
+ * the next `tart run` restores it.  Works for Linux guests (upstream can
+ * only suspend macOS guests). */
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cmd/cmd.h"
+#include "storage/local.h"
+#include "storage/vmdir.h"
+#include "util/util.h"
+
+const char cmd_suspend_help[] =
+    "OVERVIEW: Suspend a VM\n"
+    "\n"
+    "USAGE: tart suspend <name>\n"
+    "\n"
+    "ARGUMENTS:\n"
+    "  <name>                  VM name\n"
+    "\n"
+    "OPTIONS:\n"
+    "  -h, --help              Show help information.\n";
+
+int cmd_suspend(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
+{
+  int help = args_no_options(argc, argv, cmd_suspend_help, err);
+  if (help != 0)
+    return help < 0 ? -1 : 0;
+  if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
+    return -1;
+  const char *name = argv[optind];
+  _cleanup_free_ char *dir = NULL;
+  if (local_vm_open(&ctx->home, name, &dir, err) < 0)
+    return -1;
+  pid_t pid = vm_dir_running_pid(dir);
+  if (pid == 0)
+    return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is not running", name);
+  if (kill(pid, SIGUSR1) < 0)
+    return tart_error_make(err, 0, "cannot signal the run process of VM \"%s\"", name);
+  /* Saving memory takes a while under TCG: wait up to 10 minutes. */
+  for (int i = 0; i < 6000 && vm_dir_running_pid(dir) != 0; i++) {
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
+  if (vm_dir_state(dir) != VM_STATE_SUSPENDED)
+    return tart_error_make(err, 0, "Failed to suspend the VM: see %s/logs/qemu.log", dir);
+  return 0;
+}

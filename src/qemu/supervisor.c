@@ -1,0 +1,478 @@
+#include "qemu/supervisor.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "qemu/firmware.h"
+#include "qemu/qmp.h"
+#include "storage/copy.h"
+#include "storage/local.h"
+#include "storage/vmdir.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/util.h"
+#include "vmconfig/config.h"
+
+#define QMP_START_TIMEOUT_MS 30000
+#define QMP_COMMAND_TIMEOUT_MS 10000
+
+static bool kvm_usable(void)
+{
+  return access("/dev/kvm", R_OK | W_OK) == 0;
+}
+
+/* Upstream's rule at start (U§8): another running VM with our MAC makes us
+ * take a new one, under the global lock. */
+static int resolve_mac_collision(struct tart_home *h, const char *name, const char *dir, tart_error_t *err)
+{
+  _cleanup_free_ char *cfg_path = vm_dir_file(dir, VM_FILE_CONFIG);
+  struct vm_config cfg;
+  if (vm_config_load(cfg_path, &cfg, err) < 0)
+    return -1;
+  struct vm_list l;
+  int ret = 0;
+  if (local_vm_list(h, true, &l, NULL) == 0) {
+    for (size_t i = 0; i < l.n; i++) {
+      if (!strcmp(l.items[i].name, name) || vm_dir_running_pid(l.items[i].path) == 0)
+        continue;
+      struct vm_config other;
+      _cleanup_free_ char *p = vm_dir_file(l.items[i].path, VM_FILE_CONFIG);
+      if (vm_config_load(p, &other, NULL) < 0)
+        continue;
+      bool same = mac_equal(&other.mac, &cfg.mac);
+      vm_config_clear(&other);
+      if (same) {
+        printf("There is already a running VM with the same MAC address!\n");
+        printf("Resetting VM to assign a new MAC address...\n");
+        struct mac_addr mac;
+        mac_random(&mac);
+        vm_config_set_mac(&cfg, &mac);
+        ret = vm_config_save(&cfg, cfg_path, err);
+        break;
+      }
+    }
+    vm_list_clear(&l);
+  }
+  vm_config_clear(&cfg);
+  return ret;
+}
+
+/* An nvram.bin QEMU's firmware cannot use (e.g. Virtualization.framework's
+ * store from an upstream image) is replaced by a fresh one: the size of a
+ * flash device must match the firmware's. */
+static int check_nvram(const char *dir, enum vm_arch arch, tart_error_t *err)
+{
+  _cleanup_free_ char *tmpl = NULL;
+  if (firmware_find(arch, FIRMWARE_VARS, &tmpl, err) < 0)
+    return -1;
+  _cleanup_free_ char *nvram = vm_dir_file(dir, VM_FILE_NVRAM);
+  if (file_apparent_bytes(nvram) == file_apparent_bytes(tmpl))
+    return 0;
+  printf("nvram.bin is not a UEFI variable store this firmware can use: replacing it with a fresh one\n");
+  _cleanup_free_ char *fresh = xasprintf("%s.new", nvram);
+  unlink(fresh);
+  if (copy_file_sparse(tmpl, fresh, 0644, NULL, err) < 0)
+    return -1;
+  if (rename(fresh, nvram) < 0) {
+    int e = errno;
+    unlink(fresh);
+    return tart_error_make(err, e, "cannot replace %s", nvram);
+  }
+  return 0;
+}
+
+/* The last non-empty line of logs/qemu.log, for a one-line error. */
+static void last_log_line(const char *dir, char *out, size_t n)
+{
+  out[0] = '\0';
+  _cleanup_free_ char *path = xasprintf("%s/%s/qemu.log", dir, VM_LOGS_DIR);
+  char *text = NULL;
+  size_t len = 0;
+  if (read_file(path, 1u << 20, &text, &len, NULL) < 0)
+    return;
+  while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' || text[len - 1] == ' '))
+    text[--len] = '\0';
+  char *nl = strrchr(text, '\n');
+  snprintf(out, n, "%s", nl ? nl + 1 : text);
+  free(text);
+}
+
+static pid_t spawn_qemu(const char *dir, char **argv, tart_error_t *err)
+{
+  _cleanup_free_ char *log_path = xasprintf("%s/%s/qemu.log", dir, VM_LOGS_DIR);
+  int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log_fd < 0)
+    return tart_error_make(err, errno, "cannot open %s", log_path);
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(log_fd);
+    return tart_error_make(err, e, "cannot start QEMU");
+  }
+  if (pid == 0) {
+    /* QEMU dies with us, ignores the terminal's signals (we handle them),
+     * and resolves the sockets and disk relative to the VM directory. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent)
+      _exit(127);
+    setpgid(0, 0);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0)
+      dup2(devnull, 0);
+    dup2(log_fd, 1);
+    dup2(log_fd, 2);
+    if (chdir(dir) < 0)
+      _exit(127);
+    execvp(argv[0], argv);
+    dprintf(2, "cannot run %s: %s\n", argv[0], strerror(errno));
+    _exit(127);
+  }
+  close(log_fd);
+  return pid;
+}
+
+struct supervisor {
+  const char *name;
+  const char *dir;
+  pid_t qemu;
+  struct qmp *qmp;
+  bool stopping;
+  bool suspended;
+};
+
+static int suspend_vm(struct supervisor *s, tart_error_t *err)
+{
+  printf("pausing VM to take a snapshot...\n");
+  fflush(stdout);
+  if (qmp_execute(s->qmp, "stop", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0)
+    return -1;
+  /* QEMU 7.2 has no file: migration URI; a shell in the VM directory (its
+   * cwd) writes the stream.  Written to a temporary name so that a crash
+   * half-way never leaves a state file that looks complete. */
+  json_t *args = json_pack("{s:s}", "uri", "exec:cat > " VM_FILE_STATE ".partial");
+  if (qmp_execute(s->qmp, "migrate", args, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0)
+    return -1;
+  for (;;) {
+    json_t *ret = NULL;
+    if (qmp_execute(s->qmp, "query-migrate", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, err) < 0)
+      return -1;
+    const char *status = json_string_value(json_object_get(ret, "status"));
+    bool done = status && !strcmp(status, "completed");
+    bool failed = status && (!strcmp(status, "failed") || !strcmp(status, "cancelled"));
+    json_decref(ret);
+    if (done)
+      break;
+    if (failed)
+      return tart_error_make(err, 0, "Failed to suspend the VM: QEMU could not save its state");
+    usleep(50 * 1000);
+  }
+  _cleanup_free_ char *partial = xasprintf("%s/%s.partial", s->dir, VM_FILE_STATE);
+  _cleanup_free_ char *state = vm_dir_file(s->dir, VM_FILE_STATE);
+  if (fsync_path(partial, err) < 0 || rename(partial, state) < 0 || fsync_parent(state, err) < 0) {
+    if (err && *err == NULL)
+      tart_error_make(err, errno, "cannot store %s", state);
+    return tart_error_wrap(err, "Failed to suspend the VM");
+  }
+  printf("snapshot created successfully! shutting down the VM...\n");
+  fflush(stdout);
+  s->suspended = true;
+  s->stopping = true;
+  return qmp_execute(s->qmp, "quit", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, err);
+}
+
+static void hard_stop(struct supervisor *s)
+{
+  s->stopping = true;
+  tart_error_t e = NULL;
+  if (s->qmp == NULL || qmp_execute(s->qmp, "quit", NULL, 3000, NULL, &e) < 0) {
+    tart_error_release(&e);
+    kill(s->qemu, SIGKILL);
+  }
+}
+
+static int handle_signal(struct supervisor *s, int sig, tart_error_t *err)
+{
+  switch (sig) {
+  case SIGINT:
+  case SIGTERM:
+    printf("Stopping VM...\n");
+    fflush(stdout);
+    hard_stop(s);
+    return 0;
+  case SIGUSR2: {
+    printf("Requesting guest OS to stop...\n");
+    fflush(stdout);
+    tart_error_t e = NULL;
+    if (qmp_execute(s->qmp, "system_powerdown", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, &e) < 0) {
+      log_warn("cannot request a guest stop: %s", e->msg);
+      tart_error_release(&e);
+    }
+    return 0;
+  }
+  case SIGUSR1:
+    if (suspend_vm(s, err) < 0) {
+      /* The VM is paused mid-way; let it go on rather than lose it. */
+      tart_error_t e = NULL;
+      qmp_execute(s->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, &e);
+      tart_error_release(&e);
+      fprintf(stderr, "tart: error: %s\n", (*err)->msg);
+      tart_error_release(err);
+    }
+    return 0;
+  }
+  return 0;
+}
+
+/* Restore a suspended VM: QEMU started with -incoming waits paused once
+ * the state is read; resume it and drop the state file. */
+static int finish_restore(struct supervisor *s, tart_error_t *err)
+{
+  printf("restoring VM state from a snapshot...\n");
+  for (int i = 0;; i++) {
+    json_t *ret = NULL;
+    if (qmp_execute(s->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, err) < 0)
+      return -1;
+    const char *st = json_string_value(json_object_get(ret, "status"));
+    bool ready = st && (!strcmp(st, "paused") || !strcmp(st, "postmigrate") || !strcmp(st, "running"));
+    bool failed = st && (!strcmp(st, "internal-error") || !strcmp(st, "shutdown"));
+    json_decref(ret);
+    if (ready)
+      break;
+    if (failed || i > 1200)
+      return tart_error_make(err, 0, "cannot restore the VM from %s", VM_FILE_STATE);
+    usleep(50 * 1000);
+  }
+  if (qmp_execute(s->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0)
+    return -1;
+  _cleanup_free_ char *state = vm_dir_file(s->dir, VM_FILE_STATE);
+  unlink(state);
+  return 0;
+}
+
+static void remove_sockets(const char *dir)
+{
+  _cleanup_free_ char *q = vm_dir_file(dir, VM_QMP_SOCKET);
+  _cleanup_free_ char *g = vm_dir_file(dir, VM_QGA_SOCKET);
+  unlink(q);
+  unlink(g);
+}
+
+int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
+{
+  _cleanup_free_ char *dir = NULL;
+  if (local_vm_open(h, name, &dir, err) < 0)
+    return -1;
+
+  /* Under the global lock (U§9.1): the MAC check (which may rewrite
+   * config.json), reading the config, and only then the run lock.  The
+   * order matters: closing any descriptor of config.json drops this
+   * process's fcntl locks on it, and an atomic rewrite would leave the lock
+   * on a dead inode; after the lock, config.json is never opened again. */
+  if (tart_home_lock(h, err) < 0)
+    return -1;
+  _cleanup_close_ int lock_fd = -1;
+  _cleanup_free_ char *cfg_path = vm_dir_file(dir, VM_FILE_CONFIG);
+  struct vm_config cfg = {0};
+  bool already = vm_dir_running_pid(dir) != 0;
+  int r = already ? tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is already running!", name)
+                  : resolve_mac_collision(h, name, dir, err);
+  if (r == 0)
+    r = vm_config_load(cfg_path, &cfg, err);
+  if (r == 0 && vm_dir_lock_running(dir, name, &lock_fd, err) < 0) {
+    vm_config_clear(&cfg);
+    r = -1;
+  }
+  tart_home_unlock(h);
+  if (r < 0)
+    return -1;
+  int ret = -1;
+  char **argv = NULL;
+  _cleanup_free_ char *fw_code = NULL;
+  _cleanup_free_ char *logs = xasprintf("%s/%s", dir, VM_LOGS_DIR);
+  _cleanup_free_ char *state = vm_dir_file(dir, VM_FILE_STATE);
+  _cleanup_free_ char *qmp_path = vm_dir_file(dir, VM_QMP_SOCKET);
+  struct supervisor s = {.name = name, .dir = dir, .qemu = -1};
+  int sfd = -1;
+  sigset_t mask, old_mask;
+  sigemptyset(&mask);
+
+  if (cfg.os != VM_OS_LINUX) {
+    tart_error_make(err, 0, "macOS VMs cannot run on Linux hosts: only Linux guests are supported");
+    goto out;
+  }
+  bool kvm = kvm_usable() && cfg.arch == vm_arch_host();
+  if (cfg.arch != vm_arch_host())
+    fprintf(stderr, "tart: warning: this is an %s VM on an %s host: it runs under TCG emulation, slowly\n",
+            vm_arch_name(cfg.arch), vm_arch_name(vm_arch_host()));
+  else if (!kvm)
+    fprintf(stderr, "tart: notice: /dev/kvm is not usable: running under TCG emulation, which is slow\n");
+  if (cfg.firmware == VM_FIRMWARE_EFI &&
+      (firmware_find(cfg.arch, FIRMWARE_CODE, &fw_code, err) < 0 || check_nvram(dir, cfg.arch, err) < 0))
+    goto out;
+
+  if (mkdir_p(logs, 0700, err) < 0)
+    goto out;
+  remove_sockets(dir);
+  bool restore = access(state, F_OK) == 0;
+
+  if (o->display == QEMU_DISPLAY_NONE && o->serial == QEMU_SERIAL_FILE && o->forwards == NULL)
+    log_info("user-mode networking (the NAT network arrives later); use --net-user-forward to reach the guest");
+  struct qemu_opts qo = {
+      .cfg = &cfg,
+      .vm_dir = ".",
+      .name = name,
+      .firmware_code = fw_code,
+      .kvm = kvm,
+      .nested = o->nested,
+      .qmp_socket = VM_QMP_SOCKET,
+      .qga_socket = VM_QGA_SOCKET,
+      .display = o->display,
+      .serial = o->serial,
+      .serial_path = o->serial == QEMU_SERIAL_FILE ? VM_LOGS_DIR "/console.log" : o->serial_path,
+      .net = QEMU_NET_USER,
+      .forwards = o->forwards,
+      .n_forwards = o->n_forwards,
+      .extra_disks = o->disks,
+      .n_extra_disks = o->n_disks,
+      .shares = o->shares,
+      .n_shares = o->n_shares,
+      .incoming = restore ? "exec:cat " VM_FILE_STATE : NULL,
+  };
+  if (qemu_cmdline_build(&qo, &argv, err) < 0)
+    goto out;
+  if (log_debug_enabled()) {
+    _cleanup_free_ char *line = qemu_cmdline_string(argv);
+    log_debug("qemu: %s", line);
+  }
+
+  /* Signals become events on a signalfd, handled between QMP messages. */
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGUSR1);
+  sigaddset(&mask, SIGUSR2);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, &old_mask);
+  sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (sfd < 0) {
+    tart_error_make(err, errno, "cannot watch signals");
+    goto out;
+  }
+
+  s.qemu = spawn_qemu(dir, argv, err);
+  if (s.qemu < 0)
+    goto out;
+  int64_t deadline = qmp_deadline(QMP_START_TIMEOUT_MS);
+  for (;;) {
+    tart_error_t e = NULL;
+    if (qmp_connect(qmp_path, 200, &s.qmp, &e) == 0)
+      break;
+    tart_error_release(&e);
+    int status;
+    if (waitpid(s.qemu, &status, WNOHANG) == s.qemu) {
+      s.qemu = -1;
+      char line[512];
+      last_log_line(dir, line, sizeof(line));
+      tart_error_make(err, 0, "QEMU failed to start%s%s (see %s/qemu.log)", line[0] ? ": " : "", line, logs);
+      goto out;
+    }
+    if (qmp_now_ms() > deadline) {
+      tart_error_make(err, ETIMEDOUT, "QEMU did not open its QMP socket within %d s", QMP_START_TIMEOUT_MS / 1000);
+      goto out;
+    }
+    usleep(20 * 1000);
+  }
+  if (restore && finish_restore(&s, err) < 0)
+    goto out;
+
+  /* Supervise: until QEMU exits. */
+  for (;;) {
+    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = s.qmp ? qmp_fd(s.qmp) : -1, .events = POLLIN}};
+    /* Without QMP (QEMU exiting) wake up now and then to reap it. */
+    if (poll(p, 2, s.qmp ? -1 : 50) < 0) {
+      if (errno == EINTR)
+        continue;
+      tart_error_make(err, errno, "poll");
+      goto out;
+    }
+    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+      /* Drain what QEMU sent; a SHUTDOWN event comes before it exits. */
+      for (;;) {
+        json_t *ev = NULL;
+        tart_error_t e = NULL;
+        int w = qmp_wait_event(s.qmp, NULL, 0, &ev, &e);
+        if (w == 1) {
+          const char *what = json_string_value(json_object_get(ev, "event"));
+          const char *why = json_string_value(json_object_get(json_object_get(ev, "data"), "reason"));
+          if (what && !strcmp(what, "SHUTDOWN") && !s.stopping && why && !strcmp(why, "guest-shutdown"))
+            printf("guest has stopped the virtual machine\n");
+          json_decref(ev);
+          continue;
+        }
+        if (w < 0) {
+          /* QMP closed: QEMU is going away; SIGCHLD will tell. */
+          qmp_close(s.qmp);
+          s.qmp = NULL;
+        }
+        tart_error_release(&e);
+        break;
+      }
+    }
+    if (p[0].revents & POLLIN) {
+      struct signalfd_siginfo si;
+      while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+        if (si.ssi_signo == SIGCHLD)
+          continue;
+        if (s.qmp == NULL && si.ssi_signo != SIGCHLD) {
+          kill(s.qemu, SIGKILL);
+          continue;
+        }
+        handle_signal(&s, (int)si.ssi_signo, err);
+      }
+    }
+    int status;
+    pid_t w = waitpid(s.qemu, &status, WNOHANG);
+    if (w == s.qemu) {
+      s.qemu = -1;
+      if (!s.stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+        char line[512];
+        last_log_line(dir, line, sizeof(line));
+        tart_error_make(err, 0, "QEMU stopped unexpectedly%s%s (see %s/qemu.log)", line[0] ? ": " : "", line,
+                        logs);
+        goto out;
+      }
+      break;
+    }
+  }
+  ret = 0;
+
+out:
+  if (s.qemu > 0) {
+    kill(s.qemu, SIGKILL);
+    waitpid(s.qemu, NULL, 0);
+  }
+  if (s.qmp)
+    qmp_close(s.qmp);
+  if (sfd >= 0) {
+    close(sfd);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+  }
+  remove_sockets(dir);
+  qemu_cmdline_free(argv);
+  vm_config_clear(&cfg);
+  return ret;
+}

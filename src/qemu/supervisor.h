@@ -1,0 +1,44 @@
+/* `tart run`: one QEMU child supervised in the foreground (SPEC §6).
+ *
+ * The run process holds the VM's run lock for its whole life (that is what
+ * makes the VM "running" for every other command), owns the QMP connection,
+ * and turns signals into actions, as upstream does:
+ *   SIGINT, SIGTERM  hard stop (QMP quit)
+ *   SIGUSR2          graceful stop request (ACPI power button)
+ *   SIGUSR1          suspend: pause, save the state to state.qemusave, quit
+ * QEMU runs in its own process group (terminal signals reach only us) with
+ * a parent-death signal, so a `tart run` killed with SIGKILL takes QEMU with
+ * it and leaves nothing that blocks the next run.  Sockets live in the VM
+ * directory and are opened by relative name from inside it, so long
+ * $TART_HOME paths work. */
+#ifndef TART_QEMU_SUPERVISOR_H
+#define TART_QEMU_SUPERVISOR_H
+
+#include <stdbool.h>
+
+#include "qemu/cmdline.h"
+#include "storage/home.h"
+#include "util/error.h"
+
+#define VM_QMP_SOCKET "qmp.sock"
+#define VM_QGA_SOCKET "qga.sock"
+#define VM_LOGS_DIR   "logs"
+
+struct run_opts {
+  enum qemu_display display;
+  enum qemu_serial serial;
+  const char *serial_path; /* --serial-path */
+  const struct qemu_forward *forwards;
+  size_t n_forwards;
+  const struct qemu_disk *disks;
+  size_t n_disks;
+  const struct qemu_share *shares;
+  size_t n_shares;
+  bool nested;
+};
+
+/* Run VM `name` until the guest powers off (0), or a stop/suspend request
+ * completes (0).  Failures to start are errors; "already running" exits 2. */
+int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err);
+
+#endif

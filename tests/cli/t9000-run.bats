@@ -1,0 +1,201 @@
+#!/usr/bin/env bats
+# tart run under TCG with the tiny test guest (tests/guest): boot with
+# SeaBIOS and with OVMF, exec with exit codes, ip through the agent, the
+# running state seen by other verbs, graceful and hard stop, suspend and
+# restore, and recovery from a SIGKILLed `tart run`.
+
+load lib
+
+setup_file() {
+  export GUEST="${TART_TEST_GUEST:-$TOP/build/test-guest/guest.img}"
+  if [ ! -f "$GUEST" ]; then
+    "$TOP/tests/guest/build-guest.sh" "$(dirname "$GUEST")" >&3 2>&1
+  fi
+  [ -f "$GUEST" ]
+}
+
+teardown() {
+  # Whatever a test left running goes, with its QEMU.
+  if [[ -n "${RUN_PID:-}" ]]; then
+    kill -INT "$RUN_PID" 2>/dev/null || true
+    for _ in $(seq 50); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$RUN_PID" 2>/dev/null || true
+    wait "$RUN_PID" 2>/dev/null || true
+  fi
+}
+
+# make_guest NAME [create flags...]: the tiny guest as a VM, 2 CPUs, 512 MiB.
+make_guest() {
+  local name=$1
+  shift
+  tart create "$name" --linux --from-image "$GUEST" "$@"
+  tart set "$name" --cpu 2 --memory 512
+}
+
+# start NAME: tart run in the background; RUN_PID is the run process.
+start() {
+  "$TART" run "$1" --no-graphics >"$BATS_TEST_TMPDIR/run-$1.out" 2>&1 3>&- &
+  RUN_PID=$!
+}
+
+# wait_ready NAME [SECONDS] [restored]: until the guest printed GUEST-READY
+# (not after a restore: the guest does not boot again) and its agent answers.
+wait_ready() {
+  local log="$TART_HOME/vms/$1/logs/console.log" i
+  for i in $(seq "${2:-90}"); do
+    if { [ "${3:-}" = restored ] || grep -q GUEST-READY "$log" 2>/dev/null; } &&
+      tart exec "$1" /bin/true 2>/dev/null; then
+      return 0
+    fi
+    kill -0 "$RUN_PID" 2>/dev/null || { cat "$BATS_TEST_TMPDIR/run-$1.out" >&2; return 1; }
+    sleep 1
+  done
+  echo "guest $1 not ready; console:" >&2
+  tail -5 "$log" >&2
+  return 1
+}
+
+# wait_exit SECONDS: until the run process ended; sets RUN_STATUS.
+wait_exit() {
+  local i
+  for i in $(seq $(($1 * 10))); do
+    if ! kill -0 "$RUN_PID" 2>/dev/null; then
+      wait "$RUN_PID"
+      RUN_STATUS=$?
+      RUN_PID=
+      return 0
+    fi
+    sleep 0.1
+  done
+  return 1
+}
+
+@test "bios guest: runs, exec gives output and exit codes, ip via agent, then a graceful stop" {
+  make_guest vm --firmware bios
+  start vm
+  wait_ready vm
+
+  run tart list --format json
+  [[ "$output" == *'"State": "running"'* ]]
+  run tart exec vm /bin/sh -c 'echo out; echo err >&2; exit 3'
+  [ "$status" -eq 3 ]
+  [[ "$output" == *out* && "$output" == *err* ]]
+  run tart exec vm /bin/true
+  [ "$status" -eq 0 ]
+  run tart exec vm /no/such/program
+  [ "$status" -ne 0 ]
+  run -127 tart exec vm /bin/sh -c 'exit 127'
+  [ "$status" -eq 127 ]
+  run tart ip vm --resolver agent --wait 30
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]
+
+  # stdin with -i
+  run bash -c "printf 'from host' | '$TART' exec -i vm /bin/cat"
+  [ "$status" -eq 0 ]
+  [ "$output" = "from host" ]
+
+  run tart stop vm --timeout 30
+  [ "$status" -eq 0 ]
+  wait_exit 10
+  [ "$RUN_STATUS" -eq 0 ]
+  grep -q 'guest has stopped the virtual machine' "$BATS_TEST_TMPDIR/run-vm.out"
+  [ ! -e "$TART_HOME/vms/vm/qmp.sock" ]
+  run tart get vm --format json
+  [[ "$output" == *'"State": "stopped"'* ]]
+}
+
+@test "efi guest boots; a second run exits 2; delete and set --disk-size are refused while it runs" {
+  make_guest vm
+  start vm
+  wait_ready vm
+  run --separate-stderr tart run vm --no-graphics
+  [ "$status" -eq 2 ]
+  [ "$stderr" = 'tart: error: VM "vm" is already running!' ]
+  run tart delete vm
+  [ "$status" -eq 1 ]
+  [ -d "$TART_HOME/vms/vm" ]
+  run tart set vm --disk-size 2
+  [ "$status" -eq 1 ]
+  run tart stop vm --timeout 0
+  [ "$status" -eq 0 ]
+  wait_exit 10
+  run tart stop vm
+  [ "$status" -eq 2 ]
+}
+
+@test "suspend then run: the guest's memory survives and its uptime goes on" {
+  make_guest vm --firmware bios
+  start vm
+  wait_ready vm
+  run tart exec vm /bin/sh -c 'echo kept > /tmp/marker; cut -d. -f1 /proc/uptime'
+  [ "$status" -eq 0 ]
+  local before=$output
+  run tart suspend vm
+  [ "$status" -eq 0 ]
+  wait_exit 30
+  run tart get vm --format json
+  [[ "$output" == *'"State": "suspended"'* ]]
+  [ -s "$TART_HOME/vms/vm/state.qemusave" ]
+
+  start vm
+  wait_ready vm 60 restored
+  grep -q 'restoring VM state from a snapshot' "$BATS_TEST_TMPDIR/run-vm.out"
+  run tart exec vm /bin/sh -c 'cat /tmp/marker; cut -d. -f1 /proc/uptime'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = kept ]
+  [ "${lines[1]}" -ge "$before" ]
+  [ ! -e "$TART_HOME/vms/vm/state.qemusave" ]
+  run tart stop vm --timeout 0
+  wait_exit 10
+}
+
+@test "stop of a suspended VM discards its state" {
+  make_guest vm --firmware bios
+  start vm
+  wait_ready vm
+  run tart suspend vm
+  [ "$status" -eq 0 ]
+  wait_exit 30
+  run tart stop vm
+  [ "$status" -eq 0 ]
+  [ ! -e "$TART_HOME/vms/vm/state.qemusave" ]
+  run tart get vm --format json
+  [[ "$output" == *'"State": "stopped"'* ]]
+}
+
+@test "tart run killed with SIGKILL takes QEMU along; the next run works" {
+  make_guest vm --firmware bios
+  start vm
+  wait_ready vm
+  kill -9 "$RUN_PID"
+  wait "$RUN_PID" 2>/dev/null || true
+  RUN_PID=
+  for _ in $(seq 50); do
+    pgrep -f "tart-vm" >/dev/null || break
+    sleep 0.1
+  done
+  ! pgrep -f "guest=tart-vm" >/dev/null
+  run tart get vm --format json
+  [[ "$output" == *'"State": "stopped"'* ]]
+  start vm
+  wait_ready vm
+  run tart exec vm /bin/true
+  [ "$status" -eq 0 ]
+  run tart stop vm --timeout 0
+  wait_exit 10
+}
+
+@test "exec and ip of a stopped VM exit 2 / fail in one line; -t is refused" {
+  make_guest vm --firmware bios
+  run --separate-stderr tart exec vm /bin/true
+  [ "$status" -eq 2 ]
+  [ "$stderr" = 'tart: error: VM "vm" is not running' ]
+  run --separate-stderr tart ip vm --resolver agent
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"no IP address found"* ]]
+  run tart exec -t vm /bin/true
+  [ "$status" -eq 1 ]
+  run tart run vm --recovery
+  [ "$status" -eq 1 ]
+}
