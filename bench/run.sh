@@ -1,0 +1,76 @@
+#!/usr/bin/env bash
+# `tart run` overhead: time from start until QEMU's QMP socket listens, for
+# `tart run` and for the same QEMU command line started directly, in one
+# run (SPEC §9 target: at most 50 ms more).  Also, for the record, the
+# tiny test guest's boot-to-agent time under this machine's accelerator.
+#
+# Usage: bench/run.sh [path/to/tart]      ROUNDS=5 by default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TART=$(realpath "${1:-build/tart}")
+ROUNDS=${ROUNDS:-5}
+tests/guest/build-guest.sh "$PWD/build/test-guest" >/dev/null
+
+work=$(mktemp -d -p "${BENCH_DIR:-/var/tmp}" tart-bench-run.XXXXXX)
+qpid=
+cleanup() {
+  [ -n "$qpid" ] && kill "$qpid" 2>/dev/null && wait "$qpid" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+export TART_HOME="$work/home"
+"$TART" create vm --linux --firmware bios --from-image build/test-guest/guest.img >/dev/null
+"$TART" set vm --cpu 2 --memory 512
+dir="$TART_HOME/vms/vm"
+
+# ms until a UNIX socket at $1 accepts a connection (polling every 1 ms).
+wait_listen='
+import socket, sys, time
+path, start = sys.argv[1], float(sys.argv[2])
+while True:
+    s = socket.socket(socket.AF_UNIX)
+    try:
+        s.connect(path); break
+    except OSError:
+        time.sleep(0.001)
+    finally:
+        s.close()
+print("%.1f" % ((time.time() - start) * 1000))
+'
+now() { python3 -c 'import time; print(time.time())'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
+
+# The exact command line tart uses, from its debug log.
+line=$(TART_LOG=debug timeout 20 "$TART" run vm --no-graphics 2>&1 >/dev/null | sed -n 's/^tart: debug: qemu: //p' | head -1) || true
+pkill -f "guest=tart-vm" 2>/dev/null || true
+sleep 0.5
+[ -n "$line" ] || { echo "could not read the QEMU command line" >&2; exit 1; }
+
+tart_ms=() qemu_ms=() agent_s=()
+for i in $(seq "$ROUNDS"); do
+  rm -f "$dir/qmp.sock"
+  start=$(now)
+  "$TART" run vm --no-graphics >/dev/null 2>&1 &
+  rpid=$!
+  tart_ms+=("$(python3 -c "$wait_listen" "$dir/qmp.sock" "$start")")
+  # boot-to-agent, for the record (first round only: TCG boots are slow)
+  if [ "$i" = 1 ]; then
+    until "$TART" exec vm /bin/true 2>/dev/null; do sleep 0.2; done
+    agent_s+=("$(python3 -c "import time; print('%.1f' % (time.time() - $start))")")
+  fi
+  "$TART" stop vm --timeout 0 >/dev/null
+  wait "$rpid" 2>/dev/null || true
+
+  rm -f "$dir/qmp.sock" "$dir/qga.sock"
+  start=$(now)
+  (cd "$dir" && eval "exec $line" >/dev/null 2>&1) &
+  qpid=$!
+  qemu_ms+=("$(python3 -c "$wait_listen" "$dir/qmp.sock" "$start")")
+  kill "$qpid"
+  wait "$qpid" 2>/dev/null || true
+  qpid=
+done
+
+t=$(median "${tart_ms[@]}") q=$(median "${qemu_ms[@]}")
+echo "run: start to QMP listening: tart run ${t} ms, qemu directly ${q} ms, overhead $(awk -v a="$t" -v b="$q" 'BEGIN {printf "%.1f", a - b}') ms (target <= 50), median of $ROUNDS"
+echo "run: tiny guest boot to guest agent: ${agent_s[0]} s ($( [ -w /dev/kvm ] && echo KVM || echo TCG))"
