@@ -306,6 +306,9 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   _cleanup_free_ char *logs = xasprintf("%s/%s", dir, VM_LOGS_DIR);
   _cleanup_free_ char *state = vm_dir_file(dir, VM_FILE_STATE);
   _cleanup_free_ char *qmp_path = vm_dir_file(dir, VM_QMP_SOCKET);
+  int disk_fds[16];
+  for (size_t i = 0; i < ARRAY_SIZE(disk_fds); i++)
+    disk_fds[i] = -1;
   struct supervisor s = {.name = name, .dir = dir, .qemu = -1};
   int sfd = -1;
   sigset_t mask, old_mask;
@@ -353,6 +356,22 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       .n_shares = o->n_shares,
       .incoming = restore ? "exec:cat " VM_FILE_STATE : NULL,
   };
+  /* A writable extra disk must not be in use elsewhere (U§2.4.5): hold an
+   * flock on it for as long as the VM runs. */
+  for (size_t i = 0; i < o->n_disks && i < ARRAY_SIZE(disk_fds); i++) {
+    struct stat st;
+    if (o->disks[i].readonly || stat(o->disks[i].path, &st) < 0 || !S_ISREG(st.st_mode))
+      continue;
+    disk_fds[i] = open(o->disks[i].path, O_RDONLY | O_CLOEXEC);
+    if (disk_fds[i] < 0) {
+      tart_error_make(err, errno, "cannot open --disk %s", o->disks[i].path);
+      goto out;
+    }
+    if (lock_flock(disk_fds[i], true, false, err) != 0) {
+      tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first", o->disks[i].path);
+      goto out;
+    }
+  }
   if (qemu_cmdline_build(&qo, &argv, err) < 0)
     goto out;
   if (log_debug_enabled()) {
@@ -472,6 +491,9 @@ out:
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
   }
   remove_sockets(dir);
+  for (size_t i = 0; i < ARRAY_SIZE(disk_fds); i++)
+    if (disk_fds[i] >= 0)
+      close(disk_fds[i]);
   qemu_cmdline_free(argv);
   vm_config_clear(&cfg);
   return ret;

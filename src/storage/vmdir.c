@@ -94,8 +94,11 @@ int vm_dir_lock_reading(const char *dir, const char *name, int *fd, tart_error_t
   _cleanup_close_ int lfd = open(cfg, O_RDONLY | O_CLOEXEC);
   if (lfd < 0)
     return tart_error_make(err, errno, "cannot open %s", cfg);
-  struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0};
-  if (fcntl(lfd, F_SETLK, &fl) < 0) {
+  /* An open-file-description lock: unlike a POSIX lock it survives this
+   * process opening and closing config.json again (reading the config),
+   * and it still conflicts with the run lock. */
+  struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 0, .l_len = 0, .l_pid = 0};
+  if (fcntl(lfd, F_OFD_SETLK, &fl) < 0) {
     if (errno == EACCES || errno == EAGAIN)
       return tart_error_make(err, 0, "VM \"%s\" is running", name);
     return tart_error_make(err, errno, "cannot lock %s", cfg);

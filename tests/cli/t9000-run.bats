@@ -199,3 +199,34 @@ wait_exit() {
   run tart run vm --recovery
   [ "$status" -eq 1 ]
 }
+
+@test "a long TART_HOME (sockets past 108 bytes), --dir seen in the guest, --disk attached and locked" {
+  export TART_HOME="$BATS_TEST_TMPDIR/$(printf 'long-directory-name-%.0s' 1 2 3 4 5 6)/home"
+  [ "${#TART_HOME}" -gt 108 ]
+  make_guest vm --firmware bios
+  mkdir -p "$BATS_TEST_TMPDIR/share"
+  echo "shared from the host" >"$BATS_TEST_TMPDIR/share/hello.txt"
+  truncate -s 8M "$BATS_TEST_TMPDIR/extra.img"
+  printf 'DISK-MARKER' | dd of="$BATS_TEST_TMPDIR/extra.img" conv=notrunc status=none
+
+  "$TART" run vm --no-graphics --dir "$BATS_TEST_TMPDIR/share:ro" --disk "$BATS_TEST_TMPDIR/extra.img" \
+    >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PID=$!
+  wait_ready vm
+  run tart exec vm /bin/cat /mnt/shared/hello.txt
+  [ "$status" -eq 0 ]
+  [ "$output" = "shared from the host" ]
+  run tart exec vm /bin/sh -c 'head -c 11 /dev/vdb'
+  [ "$status" -eq 0 ]
+  [ "$output" = "DISK-MARKER" ]
+
+  # The same writable disk cannot go to a second VM while this one runs.
+  make_guest other --firmware bios
+  run --separate-stderr tart run other --no-graphics --disk "$BATS_TEST_TMPDIR/extra.img"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"seems to be already in use"* ]]
+
+  run tart stop vm --timeout 0
+  [ "$status" -eq 0 ]
+  wait_exit 10
+}
