@@ -2,7 +2,6 @@
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -25,19 +24,6 @@ const char cmd_stop_help[] =
     "  -t, --timeout <seconds> Seconds to wait for the guest to power off; 0 stops it at\n"
     "                          once (default: 30)\n"
     "  -h, --help              Show help information.\n";
-
-/* Wait until the run lock is gone; true if it went within ms. */
-static bool wait_stopped(const char *dir, long ms)
-{
-  for (long waited = 0;; waited += 100) {
-    if (vm_dir_running_pid(dir) == 0)
-      return true;
-    if (waited >= ms)
-      return false;
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
-}
 
 int cmd_stop(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
@@ -72,13 +58,13 @@ int cmd_stop(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   }
   /* Graceful first (the run process presses the power button), then a hard
    * stop, then the run process itself. */
-  if (timeout > 0 && kill(pid, SIGUSR2) == 0 && wait_stopped(dir, (long)timeout * 1000))
+  if (timeout > 0 && kill(pid, SIGUSR2) == 0 && vm_dir_wait_stopped(dir, (long)timeout * 1000))
     return 0;
-  if (kill(pid, SIGINT) == 0 && wait_stopped(dir, 5000))
+  if (kill(pid, SIGINT) == 0 && vm_dir_wait_stopped(dir, 5000))
     return 0;
   if (kill(pid, SIGKILL) < 0 && errno != ESRCH)
     return tart_error_make(err, errno, "failed to forcefully terminate the VM");
-  if (!wait_stopped(dir, 5000))
+  if (!vm_dir_wait_stopped(dir, 5000))
     return tart_error_make(err, 0, "failed to forcefully terminate the VM");
   return 0;
 }

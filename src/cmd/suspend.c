@@ -2,7 +2,6 @@
  * the next `tart run` restores it.  Works for Linux guests (upstream can
  * only suspend macOS guests). */
 #include <signal.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
@@ -38,10 +37,7 @@ int cmd_suspend(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (kill(pid, SIGUSR1) < 0)
     return tart_error_make(err, 0, "cannot signal the run process of VM \"%s\"", name);
   /* Saving memory takes a while under TCG: wait up to 10 minutes. */
-  for (int i = 0; i < 6000 && vm_dir_running_pid(dir) != 0; i++) {
-    struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, NULL);
-  }
+  vm_dir_wait_stopped(dir, 600 * 1000);
   if (vm_dir_state(dir) != VM_STATE_SUSPENDED)
     return tart_error_make(err, 0, "Failed to suspend the VM: see %s/logs/qemu.log", dir);
   return 0;

@@ -5,6 +5,7 @@
 #include <limits.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "storage/proc_locks.h"
@@ -68,6 +69,18 @@ enum vm_state vm_dir_state(const char *dir)
   if (dir_has(dir, VM_FILE_STATE))
     return VM_STATE_SUSPENDED;
   return VM_STATE_STOPPED;
+}
+
+bool vm_dir_wait_stopped(const char *dir, long ms)
+{
+  for (long waited = 0;; waited += 100) {
+    if (vm_dir_running_pid(dir) == 0)
+      return true;
+    if (waited >= ms)
+      return false;
+    struct timespec ts = {0, 100 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+  }
 }
 
 int vm_dir_lock_running(const char *dir, const char *name, int *fd, tart_error_t *err)

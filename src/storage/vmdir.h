@@ -36,6 +36,10 @@ int vm_dir_validate(const char *dir, const char *name, tart_error_t *err);
 pid_t vm_dir_running_pid(const char *dir);
 enum vm_state vm_dir_state(const char *dir);
 
+/* Wait, polling every 100 ms, until no process holds the run lock; true if
+ * that happened within ms milliseconds. */
+bool vm_dir_wait_stopped(const char *dir, long ms);
+
 /* Take the run lock: opens config.json read-write and write-locks it without
  * waiting.  *fd receives the descriptor (keep it open: closing ANY fd of
  * config.json in this process drops the lock).  Held elsewhere: "VM \"<name>\"
