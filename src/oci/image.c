@@ -2,7 +2,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "storage/vmdir.h"
 #include "util/format.h"
 #include "util/fs.h"
+#include "util/parallel.h"
 #include "util/progress.h"
 #include "util/util.h"
 #include "vmconfig/config.h"
@@ -64,11 +64,6 @@ struct build_job {
   image_blob_ready_fn on_ready;
   void *opaque;
   struct progress *progress;
-
-  pthread_mutex_t lock;
-  size_t next;
-  bool failed;
-  tart_error_t err;
 };
 
 /* The encoding of an all-zero block is the same every time: make it once
@@ -172,37 +167,37 @@ static int compress_chunk(struct build_job *job, size_t i, uint8_t *in, uint8_t 
   return ret;
 }
 
-static void *build_worker(void *arg)
+/* Per-thread buffers for compress_chunk. */
+struct build_buffers {
+  uint8_t *in, *out;
+  size_t out_cap;
+  struct zero_block zb;
+};
+
+static void *build_thread_init(void *ctx)
 {
-  struct build_job *job = arg;
-  uint8_t *in = xmalloc(LZ4A_ENCODE_BLOCK);
-  size_t out_cap = OUT_BUFFER + lz4a_block_bound(LZ4A_ENCODE_BLOCK) + 4;
-  uint8_t *out = xmalloc(out_cap);
-  struct zero_block zb = {0};
-  for (;;) {
-    pthread_mutex_lock(&job->lock);
-    size_t i = job->next++;
-    bool stop = job->failed || i >= job->n_chunks;
-    pthread_mutex_unlock(&job->lock);
-    if (stop)
-      break;
-    tart_error_t e = NULL;
-    if (compress_chunk(job, i, in, out, out_cap, &zb, &e) < 0) {
-      pthread_mutex_lock(&job->lock);
-      if (!job->failed) {
-        job->failed = true;
-        job->err = e;
-        e = NULL;
-      }
-      pthread_mutex_unlock(&job->lock);
-      tart_error_release(&e);
-      break;
-    }
-  }
-  free(zb.enc);
-  free(in);
-  free(out);
-  return NULL;
+  (void)ctx;
+  struct build_buffers *b = xcalloc(1, sizeof(*b));
+  b->in = xmalloc(LZ4A_ENCODE_BLOCK);
+  b->out_cap = OUT_BUFFER + lz4a_block_bound(LZ4A_ENCODE_BLOCK) + 4;
+  b->out = xmalloc(b->out_cap);
+  return b;
+}
+
+static void build_thread_fini(void *ctx, void *state)
+{
+  (void)ctx;
+  struct build_buffers *b = state;
+  free(b->zb.enc);
+  free(b->in);
+  free(b->out);
+  free(b);
+}
+
+static int build_item(void *ctx, void *state, size_t i, tart_error_t *err)
+{
+  struct build_buffers *b = state;
+  return compress_chunk(ctx, i, b->in, b->out, b->out_cap, &b->zb, err);
 }
 
 static json_t *size_annotations(uint64_t usize, const char *udigest)
@@ -278,24 +273,8 @@ int image_build(const char *vm_dir, const char *dir, unsigned concurrency, json_
                           .on_ready = on_ready,
                           .opaque = opaque,
                           .progress = progress};
-  pthread_mutex_init(&job.lock, NULL);
-  if (concurrency == 0)
-    concurrency = 1;
-  if (concurrency > n_chunks)
-    concurrency = (unsigned)n_chunks;
-  pthread_t *threads = xcalloc(concurrency, sizeof(*threads));
-  unsigned started = 0;
-  for (; started < concurrency; started++)
-    if (pthread_create(&threads[started], NULL, build_worker, &job) != 0)
-      break;
-  if (started == 0)
-    build_worker(&job);
-  for (unsigned i = 0; i < started; i++)
-    pthread_join(threads[i], NULL);
-  free(threads);
-  pthread_mutex_destroy(&job.lock);
-  if (job.failed) {
-    *err = job.err;
+  static const struct parallel_ops ops = {build_thread_init, build_thread_fini, build_item};
+  if (parallel_for(n_chunks, concurrency, &ops, &job, err) < 0) {
     free(job.udigests);
     free(job.usizes);
     return -1;

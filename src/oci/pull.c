@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,6 +24,7 @@
 #include "util/digest.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/parallel.h"
 #include "util/progress.h"
 #include "util/util.h"
 #include "vmconfig/config.h"
@@ -119,11 +119,6 @@ struct pull_job {
   struct local_layer *local;
   size_t n_local;
   struct progress *progress;
-
-  pthread_mutex_t lock;
-  size_t next;
-  bool failed;
-  tart_error_t err;
 };
 
 struct layer_state {
@@ -489,32 +484,21 @@ static int pull_layer(struct pull_job *job, struct registry_conn *c, size_t i, t
   return download_layer(job, c, l, err);
 }
 
-static void *pull_worker(void *arg)
+static void *pull_thread_init(void *ctx)
 {
-  struct pull_job *job = arg;
-  struct registry_conn *c = job->reg ? registry_conn_new(job->reg) : NULL;
-  for (;;) {
-    pthread_mutex_lock(&job->lock);
-    size_t i = job->next++;
-    bool stop = job->failed || i >= job->layers->n_disks;
-    pthread_mutex_unlock(&job->lock);
-    if (stop)
-      break;
-    tart_error_t e = NULL;
-    if (pull_layer(job, c, i, &e) < 0) {
-      pthread_mutex_lock(&job->lock);
-      if (!job->failed) {
-        job->failed = true;
-        job->err = e;
-        e = NULL;
-      }
-      pthread_mutex_unlock(&job->lock);
-      tart_error_release(&e);
-      break;
-    }
-  }
-  registry_conn_free(c);
-  return NULL;
+  struct pull_job *job = ctx;
+  return job->reg ? registry_conn_new(job->reg) : NULL;
+}
+
+static void pull_thread_fini(void *ctx, void *conn)
+{
+  (void)ctx;
+  registry_conn_free(conn);
+}
+
+static int pull_item(void *ctx, void *conn, size_t i, tart_error_t *err)
+{
+  return pull_layer(ctx, conn, i, err);
 }
 
 /* Layers of every complete cached image, for reuse. */
@@ -578,25 +562,11 @@ static int pull_disk(struct tart_home *h, struct registry *reg, const char *layo
     printf("resuming an interrupted pull: keeping the chunks already on disk\n");
 
   struct pull_job job = {.reg = reg, .layout_dir = layout_dir, .layers = layers, .fd = fd, .resumed = resumed};
-  pthread_mutex_init(&job.lock, NULL);
   if (reg != NULL)
     collect_local_layers(h, &job);
   job.progress = progress_new(reg ? "pulling disk" : "unpacking disk", compressed);
-
-  if (concurrency > layers->n_disks)
-    concurrency = (unsigned)layers->n_disks;
-  if (concurrency == 0)
-    concurrency = 1;
-  pthread_t *threads = xcalloc(concurrency, sizeof(*threads));
-  unsigned started = 0;
-  for (; started < concurrency; started++)
-    if (pthread_create(&threads[started], NULL, pull_worker, &job) != 0)
-      break;
-  if (started == 0)
-    pull_worker(&job);
-  for (unsigned i = 0; i < started; i++)
-    pthread_join(threads[i], NULL);
-  free(threads);
+  static const struct parallel_ops ops = {pull_thread_init, pull_thread_fini, pull_item};
+  int r = parallel_for(layers->n_disks, concurrency, &ops, &job, err);
 
   for (size_t i = 0; i < job.n_local; i++) {
     free(job.local[i].digest);
@@ -604,13 +574,9 @@ static int pull_disk(struct tart_home *h, struct registry *reg, const char *layo
     free(job.local[i].disk);
   }
   free(job.local);
-  pthread_mutex_destroy(&job.lock);
-  if (job.failed) {
-    progress_finish(job.progress);
-    *err = job.err;
-    return -1;
-  }
   progress_finish(job.progress);
+  if (r < 0)
+    return -1;
   if (fsync(fd) < 0)
     return tart_error_make(err, errno, "cannot sync %s", disk);
   return 0;
