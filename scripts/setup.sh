@@ -12,7 +12,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils ovmf qemu-efi-aarch64
   # tests: a real registry (plain, htpasswd, token, TLS) and skopeo as an
   # independent OCI client
-  bats valgrind util-linux coreutils python3 curl openssl
+  bats valgrind util-linux coreutils procps python3 curl openssl
   docker-registry apache2-utils skopeo
   # the tiny test guest (tests/guest/build-guest.sh)
   busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip
