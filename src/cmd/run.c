@@ -1,8 +1,12 @@
 /* tart run: boot a VM under QEMU and supervise it in the foreground. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "qemu/supervisor.h"
@@ -17,7 +21,8 @@ const char cmd_run_help[] =
     "Without a console the guest's serial output goes to <vm>/logs/console.log and\n"
     "QEMU's messages to <vm>/logs/qemu.log.\n"
     "\n"
-    "USAGE: tart run <name> [--no-graphics] [--serial-path <path>] [--disk <path[:ro]> ...]\n"
+    "USAGE: tart run <name> [--no-graphics] [--vnc] [--serial] [--serial-path <path>]\n"
+    "                [--detach] [--disk <path[:ro]> ...]\n"
     "                [--dir <[name:]path[:ro][:tag=T]> ...] [--nested] [--net-user]\n"
     "                [--net-user-forward <[addr:]host:guest[/tcp|/udp]> ...]\n"
     "\n"
@@ -26,7 +31,14 @@ const char cmd_run_help[] =
     "\n"
     "OPTIONS:\n"
     "  --no-graphics           Don't open a window (the default when there is no display)\n"
+    "  --vnc                   Serve the display over VNC on 127.0.0.1 with a random port\n"
+    "                          and password, and print its vnc:// URL (--vnc-experimental\n"
+    "                          is the same)\n"
+    "  --serial                Connect the guest's serial console to a new pty and print\n"
+    "                          its path\n"
     "  --serial-path <path>    Connect the guest's serial console to this file or tty\n"
+    "  --detach                Return once the VM runs; the run goes on in the background\n"
+    "                          and writes its messages to <vm>/logs/run.log\n"
     "  --disk <path[:opts]>    Attach an extra disk (raw file, block device or nbd:// URL);\n"
     "                          opts: ro, sync=none|fsync|full, caching=automatic|cached|uncached\n"
     "  --dir <spec>            Share a host directory with the guest (9p); the default tag\n"
@@ -39,10 +51,69 @@ const char cmd_run_help[] =
     "  --recovery, --rosetta   macOS-only; a clear error for Linux guests\n"
     "  -h, --help              Show help information.\n";
 
+/* --detach: the child becomes its own session and runs the VM; we wait
+ * until it says the VM runs (then exit 0) or until it exits (then exit as
+ * it did: it has printed its own error on our stderr). */
+static int run_detached(struct tart_home *h, const char *name, struct run_opts *o, struct tart_ctx *ctx,
+                        tart_error_t *err)
+{
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return tart_error_make(err, errno, "cannot create a pipe");
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    return tart_error_make(err, e, "cannot start the background run");
+  }
+  if (pid == 0) {
+    close(p[0]);
+    setsid();
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+      close(devnull);
+    }
+    o->ready_fd = p[1];
+    return vm_run(h, name, o, err);
+  }
+  close(p[1]);
+  char c;
+  ssize_t n;
+  do
+    n = read(p[0], &c, 1);
+  while (n < 0 && errno == EINTR);
+  close(p[0]);
+  if (n == 1)
+    return 0;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  ctx->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : TART_EXIT_FAILURE;
+  return 0;
+}
+
 int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  enum { OPT_NO_GRAPHICS = 256, OPT_SERIAL_PATH, OPT_DISK, OPT_DIR, OPT_NESTED, OPT_NET_USER, OPT_FORWARD,
-         OPT_RECOVERY, OPT_ROSETTA, OPT_SUSPENDABLE };
+  enum {
+    OPT_NO_GRAPHICS = 256,
+    OPT_SERIAL_PATH,
+    OPT_DISK,
+    OPT_DIR,
+    OPT_NESTED,
+    OPT_NET_USER,
+    OPT_FORWARD,
+    OPT_RECOVERY,
+    OPT_ROSETTA,
+    OPT_SUSPENDABLE,
+    OPT_VNC,
+    OPT_SERIAL,
+    OPT_DETACH,
+    OPT_GRAPHICS
+  };
   static const struct option longopts[] = {
       {"no-graphics", no_argument, NULL, OPT_NO_GRAPHICS},
       {"serial-path", required_argument, NULL, OPT_SERIAL_PATH},
@@ -54,12 +125,19 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       {"recovery", no_argument, NULL, OPT_RECOVERY},
       {"rosetta", required_argument, NULL, OPT_ROSETTA},
       {"suspendable", no_argument, NULL, OPT_SUSPENDABLE},
+      {"vnc", no_argument, NULL, OPT_VNC},
+      {"vnc-experimental", no_argument, NULL, OPT_VNC},
+      {"serial", no_argument, NULL, OPT_SERIAL},
+      {"detach", no_argument, NULL, OPT_DETACH},
+      {"graphics", no_argument, NULL, OPT_GRAPHICS},
       {"help", no_argument, NULL, 'h'},
       {0},
   };
   const char *display = getenv("DISPLAY");
   struct run_opts o = {.display = (display && *display) ? QEMU_DISPLAY_WINDOW : QEMU_DISPLAY_NONE,
-                       .serial = QEMU_SERIAL_FILE};
+                       .serial = QEMU_SERIAL_FILE,
+                       .ready_fd = -1};
+  bool no_graphics = false, vnc = false, graphics = false, detach = false;
   struct qemu_disk disks[16];
   struct qemu_share shares[16];
   struct qemu_forward forwards[32];
@@ -73,7 +151,20 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       ret = args_help(cmd_run_help);
       goto out;
     case OPT_NO_GRAPHICS:
-      o.display = QEMU_DISPLAY_NONE;
+      no_graphics = true;
+      break;
+    case OPT_VNC:
+      vnc = true;
+      break;
+    case OPT_GRAPHICS:
+      graphics = true;
+      break;
+    case OPT_SERIAL:
+      o.serial = QEMU_SERIAL_PTY;
+      o.serial_path = NULL;
+      break;
+    case OPT_DETACH:
+      detach = true;
       break;
     case OPT_SERIAL_PATH: {
       struct stat st;
@@ -117,7 +208,8 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       tart_error_make(err, 0, "--recovery boots macOS recovery, which Linux guests do not have");
       goto out;
     case OPT_ROSETTA:
-      tart_error_make(err, 0, "--rosetta is macOS-only; Linux hosts run x86_64 binaries natively or with binfmt");
+      tart_error_make(err, 0,
+                      "--rosetta is macOS-only; Linux hosts run x86_64 binaries natively or with binfmt");
       goto out;
     case OPT_SUSPENDABLE:
       break; /* every Linux guest can be suspended here */
@@ -125,13 +217,28 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   }
   if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
     goto out;
+  if (graphics && no_graphics) {
+    args_usage_error(argv, err, "--graphics and --no-graphics are mutually exclusive");
+    goto out;
+  }
+  /* QEMU has one display: VNC replaces the window (upstream shows both
+   * only with --graphics, which QEMU cannot do at once). */
+  if (vnc)
+    o.display = QEMU_DISPLAY_VNC;
+  else if (no_graphics || detach)
+    o.display = QEMU_DISPLAY_NONE;
+  else if (graphics)
+    o.display = QEMU_DISPLAY_WINDOW;
   o.disks = disks;
   o.n_disks = nd;
   o.shares = shares;
   o.n_shares = ns;
   o.forwards = nf ? forwards : NULL;
   o.n_forwards = nf;
-  ret = vm_run(&ctx->home, argv[optind], &o, err);
+  if (detach)
+    ret = run_detached(&ctx->home, argv[optind], &o, ctx, err);
+  else
+    ret = vm_run(&ctx->home, argv[optind], &o, err);
 out:
   for (size_t i = 0; i < nd; i++)
     qemu_disk_clear(&disks[i]);

@@ -364,6 +364,13 @@ static void add_control_channels(struct vec *v, const struct qemu_opts *o)
     add(v, "-mon");
     add(v, "chardev=" QEMU_QMP_CHARDEV ",mode=control");
   }
+  if (o->monitor_socket) {
+    _cleanup_free_ char *p = qemu_opt_escape(o->monitor_socket);
+    add(v, "-chardev");
+    addf(v, "socket,id=" QEMU_MON_CHARDEV ",path=%s,server=on,wait=off", p);
+    add(v, "-mon");
+    add(v, "chardev=" QEMU_MON_CHARDEV ",mode=control");
+  }
 }
 
 static int add_serial(struct vec *v, const struct qemu_opts *o, tart_error_t *err)

@@ -71,6 +71,7 @@
 #define QEMU_SERIAL_CHARDEV "serial0"
 #define QEMU_QGA_CHARDEV    "qga0"
 #define QEMU_QMP_CHARDEV    "qmp0"
+#define QEMU_MON_CHARDEV    "mon0"
 /* Name of the guest-agent port (the guest's /dev/virtio-ports/<name>). */
 #define QEMU_QGA_PORT_NAME "org.qemu.guest_agent.0"
 
@@ -142,6 +143,8 @@ struct qemu_opts {
   bool nested;                 /* nested virtualization; requires kvm (see below) */
   const char *qmp_socket;      /* QMP socket path; NULL: no QMP (tests only: tart needs it) */
   const char *qga_socket;      /* guest-agent socket path; NULL: no agent channel */
+  const char *monitor_socket;  /* a second QMP monitor for other programs (the run process
+                                * holds the first one for its whole life); NULL: none */
 
   enum qemu_display display;
   const char *window_ui; /* QEMU_DISPLAY_WINDOW: "gtk" (NULL) or "sdl" */

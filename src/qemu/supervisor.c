@@ -24,7 +24,7 @@
 #include "util/util.h"
 #include "vmconfig/config.h"
 
-#define QMP_START_TIMEOUT_MS 30000
+#define QMP_START_TIMEOUT_MS   30000
 #define QMP_COMMAND_TIMEOUT_MS 10000
 
 static bool kvm_usable(void)
@@ -266,10 +266,83 @@ static int finish_restore(struct supervisor *s, tart_error_t *err)
 
 static void remove_sockets(const char *dir)
 {
-  _cleanup_free_ char *q = vm_dir_file(dir, VM_QMP_SOCKET);
-  _cleanup_free_ char *g = vm_dir_file(dir, VM_QGA_SOCKET);
-  unlink(q);
-  unlink(g);
+  static const char *const names[] = {VM_QMP_SOCKET, VM_QGA_SOCKET, VM_MONITOR_SOCKET};
+  for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+    _cleanup_free_ char *p = vm_dir_file(dir, names[i]);
+    unlink(p);
+  }
+}
+
+/* --vnc: QEMU listens with password auth but no password, so nobody gets in
+ * until we set one.  VNC authentication uses at most 8 characters. */
+static int announce_vnc(struct supervisor *s, tart_error_t *err)
+{
+  static const char alphabet[] = "abcdefghijkmnopqrstuvwxyz23456789";
+  unsigned char rnd[8];
+  char pw[sizeof(rnd) + 1];
+  random_bytes(rnd, sizeof(rnd));
+  for (size_t i = 0; i < sizeof(rnd); i++)
+    pw[i] = alphabet[rnd[i] % (sizeof(alphabet) - 1)];
+  pw[sizeof(rnd)] = '\0';
+  if (qmp_execute(s->qmp, "change-vnc-password", json_pack("{s:s}", "password", pw), QMP_COMMAND_TIMEOUT_MS,
+                  NULL, err) < 0)
+    return tart_error_wrap(err, "cannot set the VNC password");
+  json_t *ret = NULL;
+  if (qmp_execute(s->qmp, "query-vnc", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, err) < 0)
+    return tart_error_wrap(err, "cannot query the VNC server");
+  const char *host = json_string_value(json_object_get(ret, "host"));
+  const char *port = json_string_value(json_object_get(ret, "service"));
+  int r = 0;
+  if (host && port)
+    printf("VNC server is running at vnc://:%s@%s:%s\n", pw, host, port);
+  else
+    r = tart_error_make(err, 0, "QEMU's VNC server is not listening");
+  json_decref(ret);
+  return r;
+}
+
+/* --serial: QEMU made the pty; its name is in query-chardev. */
+static int announce_pty(struct supervisor *s, tart_error_t *err)
+{
+  json_t *ret = NULL;
+  if (qmp_execute(s->qmp, "query-chardev", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, err) < 0)
+    return tart_error_wrap(err, "cannot query the serial console");
+  int r = tart_error_make(err, 0, "QEMU did not report the serial console's pty");
+  size_t i;
+  json_t *c;
+  json_array_foreach(ret, i, c)
+  {
+    const char *label = json_string_value(json_object_get(c, "label"));
+    const char *file = json_string_value(json_object_get(c, "filename"));
+    if (label && file && !strcmp(label, QEMU_SERIAL_CHARDEV) && !strncmp(file, "pty:", 4)) {
+      tart_error_release(err);
+      printf("Successfully open pty %s\n", file + 4);
+      r = 0;
+      break;
+    }
+  }
+  json_decref(ret);
+  return r;
+}
+
+/* --detach: tell the waiting parent the VM runs, then log to a file. */
+static int detach_output(const char *dir, int ready_fd, tart_error_t *err)
+{
+  _cleanup_free_ char *path = xasprintf("%s/%s/%s", dir, VM_LOGS_DIR, VM_RUN_LOG);
+  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0)
+    return tart_error_make(err, errno, "cannot open %s", path);
+  fflush(stdout);
+  fflush(stderr);
+  dup2(fd, STDOUT_FILENO);
+  dup2(fd, STDERR_FILENO);
+  close(fd);
+  ssize_t w;
+  do
+    w = write(ready_fd, "R", 1);
+  while (w < 0 && errno == EINTR);
+  close(ready_fd);
+  return 0;
 }
 
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
@@ -334,7 +407,8 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   bool restore = access(state, F_OK) == 0;
 
   if (o->display == QEMU_DISPLAY_NONE && o->serial == QEMU_SERIAL_FILE && o->forwards == NULL)
-    log_info("user-mode networking (the NAT network arrives later); use --net-user-forward to reach the guest");
+    log_info(
+        "user-mode networking (the NAT network arrives later); use --net-user-forward to reach the guest");
   struct qemu_opts qo = {
       .cfg = &cfg,
       .vm_dir = ".",
@@ -344,6 +418,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       .nested = o->nested,
       .qmp_socket = VM_QMP_SOCKET,
       .qga_socket = VM_QGA_SOCKET,
+      .monitor_socket = VM_MONITOR_SOCKET,
       .display = o->display,
       .serial = o->serial,
       .serial_path = o->serial == QEMU_SERIAL_FILE ? VM_LOGS_DIR "/console.log" : o->serial_path,
@@ -368,7 +443,8 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       goto out;
     }
     if (lock_flock(disk_fds[i], true, false, err) != 0) {
-      tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first", o->disks[i].path);
+      tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first",
+                      o->disks[i].path);
       goto out;
     }
   }
@@ -410,17 +486,26 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       goto out;
     }
     if (qmp_now_ms() > deadline) {
-      tart_error_make(err, ETIMEDOUT, "QEMU did not open its QMP socket within %d s", QMP_START_TIMEOUT_MS / 1000);
+      tart_error_make(err, ETIMEDOUT, "QEMU did not open its QMP socket within %d s",
+                      QMP_START_TIMEOUT_MS / 1000);
       goto out;
     }
     usleep(20 * 1000);
   }
   if (restore && finish_restore(&s, err) < 0)
     goto out;
+  if (o->display == QEMU_DISPLAY_VNC && announce_vnc(&s, err) < 0)
+    goto out;
+  if (o->serial == QEMU_SERIAL_PTY && announce_pty(&s, err) < 0)
+    goto out;
+  fflush(stdout);
+  if (o->ready_fd >= 0 && detach_output(dir, o->ready_fd, err) < 0)
+    goto out;
 
   /* Supervise: until QEMU exits. */
   for (;;) {
-    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN}, {.fd = s.qmp ? qmp_fd(s.qmp) : -1, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
+                          {.fd = s.qmp ? qmp_fd(s.qmp) : -1, .events = POLLIN}};
     /* Without QMP (QEMU exiting) wake up now and then to reap it. */
     if (poll(p, 2, s.qmp ? -1 : 50) < 0) {
       if (errno == EINTR)

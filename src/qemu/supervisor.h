@@ -20,9 +20,11 @@
 #include "storage/home.h"
 #include "util/error.h"
 
-#define VM_QMP_SOCKET "qmp.sock"
-#define VM_QGA_SOCKET "qga.sock"
-#define VM_LOGS_DIR   "logs"
+#define VM_QMP_SOCKET     "qmp.sock"
+#define VM_QGA_SOCKET     "qga.sock"
+#define VM_MONITOR_SOCKET "monitor.sock" /* QMP for other programs (screendump, debugging) */
+#define VM_RUN_LOG        "run.log"      /* under logs/: our own output after --detach */
+#define VM_LOGS_DIR       "logs"
 
 struct run_opts {
   enum qemu_display display;
@@ -35,6 +37,10 @@ struct run_opts {
   const struct qemu_share *shares;
   size_t n_shares;
   bool nested;
+  /* --detach: once the VM runs (QMP up, VNC/pty announced), write one byte
+   * to ready_fd, close it and send our stdout/stderr to logs/run.log.
+   * -1: stay attached. */
+  int ready_fd;
 };
 
 /* Run VM `name` until the guest powers off (0), or a stop/suspend request

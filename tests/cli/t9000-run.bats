@@ -38,12 +38,13 @@ start() {
   RUN_PID=$!
 }
 
-# wait_ready NAME [SECONDS] [restored]: until the guest printed GUEST-READY
-# (not after a restore: the guest does not boot again) and its agent answers.
+# wait_ready NAME [SECONDS] [restored|no-console-log]: until the guest printed
+# GUEST-READY (not after a restore: the guest does not boot again; not with
+# --serial: the console is a pty) and its agent answers.
 wait_ready() {
   local log="$TART_HOME/vms/$1/logs/console.log" i
   for i in $(seq "${2:-90}"); do
-    if { [ "${3:-}" = restored ] || grep -q GUEST-READY "$log" 2>/dev/null; } &&
+    if { [ -n "${3:-}" ] || grep -q GUEST-READY "$log" 2>/dev/null; } &&
       tart exec "$1" /bin/true 2>/dev/null; then
       return 0
     fi
@@ -229,4 +230,52 @@ wait_exit() {
   run tart stop vm --timeout 0
   [ "$status" -eq 0 ]
   wait_exit 10
+}
+
+@test "--detach --vnc --serial: returns once running, prints the URL and pty; screendump; a guest ignoring the button is forced" {
+  make_guest vm --firmware bios
+  run --separate-stderr tart run vm --detach --vnc --serial
+  [ "$status" -eq 0 ]
+  # Upstream's texts, with QEMU's VNC server behind a random password.
+  [[ "$output" =~ VNC\ server\ is\ running\ at\ vnc://:([a-z0-9]{8})@127\.0\.0\.1:([0-9]+) ]]
+  local port=${BASH_REMATCH[2]}
+  [[ "$output" =~ Successfully\ open\ pty\ (/dev/pts/[0-9]+) ]]
+  local pty=${BASH_REMATCH[1]}
+  [ -c "$pty" ]
+  RUN_PID=$(pgrep -f -- "run vm --detach --vnc --serial" | head -1)
+  [ -n "$RUN_PID" ]
+  run tart list --format json
+  [ "$(json_eval "$output" '[x["State"] for x in d]')" = '["running"]' ]
+  # The VNC port speaks RFB and offers only VNC authentication (type 2).
+  python3 - "$port" <<'PY'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=10)
+banner = s.recv(12)
+assert banner.startswith(b"RFB 003."), banner
+s.sendall(b"RFB 003.008\n")
+n = s.recv(1)[0]
+types = s.recv(n)
+assert types == b"\x02", types
+PY
+  # The guest console reaches the pty.
+  timeout 60 grep -a -m1 -q 'Linux version\|GUEST-READY\|udhcpc' "$pty"
+  wait_ready vm 120 no-console-log
+  # The second monitor lets other programs talk QMP to a running VM.
+  run python3 "$TOP/tests/guest/guestctl.py" qmp "$TART_HOME/vms/vm/monitor.sock" screendump \
+    "{\"filename\": \"$BATS_TEST_TMPDIR/shot.png\", \"format\": \"png\"}"
+  [ "$status" -eq 0 ]
+  [ "$(head -c 8 "$BATS_TEST_TMPDIR/shot.png" | od -An -tx1 | tr -d ' ')" = 89504e470d0a1a0a ]
+  # A guest that ignores the power button: stop presses it, waits 3 s, then stops it hard.
+  tart exec vm /bin/sh -c 'killall acpid; sleep 0.2; ! pidof acpid'
+  local t0=$SECONDS
+  run tart stop vm --timeout 3
+  [ "$status" -eq 0 ]
+  local took=$((SECONDS - t0))
+  [ "$took" -ge 3 ] && [ "$took" -le 12 ]
+  for _ in $(seq 50); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+  ! kill -0 "$RUN_PID" 2>/dev/null
+  RUN_PID=
+  [ ! -e "$TART_HOME/vms/vm/monitor.sock" ] && [ ! -e "$TART_HOME/vms/vm/qmp.sock" ]
+  grep -q 'Requesting guest OS to stop' "$TART_HOME/vms/vm/logs/run.log"
+  grep -q 'Stopping VM' "$TART_HOME/vms/vm/logs/run.log"
 }

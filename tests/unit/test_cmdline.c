@@ -462,6 +462,7 @@ static void test_commas_in_paths_are_escaped(void **state)
   f.o.firmware_code = "/fw/code,1.fd";
   f.o.qmp_socket = "q,mp.sock";
   f.o.qga_socket = "q,ga.sock";
+  f.o.monitor_socket = "mo,n.sock";
   f.o.serial_path = "logs/con,sole.log";
   const struct qemu_disk disks[] = {{.path = "/d/x,format=qcow2.img", .readonly = true}};
   f.o.extra_disks = disks;
@@ -481,6 +482,8 @@ static void test_commas_in_paths_are_escaped(void **state)
               "file=/d/x,,format=qcow2.img,format=raw,if=none,id=disk0,readonly=on,cache=writeback");
   assert_pair(argv, "-chardev", "socket,id=qmp0,path=q,,mp.sock,server=on,wait=off");
   assert_pair(argv, "-chardev", "socket,id=qga0,path=q,,ga.sock,server=on,wait=off");
+  assert_pair(argv, "-chardev", "socket,id=mon0,path=mo,,n.sock,server=on,wait=off");
+  assert_pair(argv, "-mon", "chardev=mon0,mode=control");
   assert_pair(argv, "-chardev", "file,id=serial0,path=logs/con,,sole.log");
   assert_pair(argv, "-virtfs",
               "local,path=/src/a,,b,mount_tag=com.apple.virtio-fs.automount,security_model=none,"
