@@ -53,6 +53,7 @@ static const struct tart_command commands[] = {
     {"stop", cmd_stop, CMD_NEED_HOME | CMD_GC_TMP, "Stop a VM", cmd_stop_help},
     {"delete", cmd_delete, CMD_NEED_HOME | CMD_GC_TMP, "Delete a VM", cmd_delete_help},
     {"suspend", cmd_suspend, CMD_NEED_HOME | CMD_GC_TMP, "Suspend a VM", cmd_suspend_help},
+    {"network", cmd_network, 0, "Manage the NAT network", cmd_network_help},
     {"fqn", cmd_fqn, CMD_NEED_HOME | CMD_GC_TMP | CMD_HIDDEN, "Get a fully-qualified VM name", cmd_fqn_help},
 };
 

@@ -42,6 +42,7 @@ DECLARE_CMD(stop);
 DECLARE_CMD(suspend);
 DECLARE_CMD(exec);
 DECLARE_CMD(ip);
+DECLARE_CMD(network);
 
 /* --- argument helpers (src/cmd/args.c) --- */
 

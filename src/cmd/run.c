@@ -9,6 +9,8 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "net/firewall.h"
+#include "net/link.h"
 #include "qemu/supervisor.h"
 #include "util/util.h"
 
@@ -23,7 +25,8 @@ const char cmd_run_help[] =
     "\n"
     "USAGE: tart run <name> [--no-graphics] [--vnc] [--serial] [--serial-path <path>]\n"
     "                [--detach] [--disk <path[:ro]> ...]\n"
-    "                [--dir <[name:]path[:ro][:tag=T]> ...] [--nested] [--net-user]\n"
+    "                [--dir <[name:]path[:ro][:tag=T]> ...] [--nested]\n"
+    "                [--net-bridged <iface> ... | --net-softnet | --net-host | --net-user]\n"
     "                [--net-user-forward <[addr:]host:guest[/tcp|/udp]> ...]\n"
     "\n"
     "ARGUMENTS:\n"
@@ -45,11 +48,33 @@ const char cmd_run_help[] =
     "                          is com.apple.virtio-fs.automount:\n"
     "                          mount -t 9p -o trans=virtio,version=9p2000.L <tag> /mnt\n"
     "  --nested                Enable nested virtualization (needs KVM)\n"
-    "  --net-user              User-mode networking (no privileges needed; the default in\n"
-    "                          this build)\n"
-    "  --net-user-forward <f>  Forward a host port to the guest, e.g. 2222:22\n"
+    "  --net-bridged <iface>   Put the VM on an existing bridge (a tap) or a physical NIC\n"
+    "                          (macvtap); repeatable, one NIC each; \"list\" lists them\n"
+    "  --net-softnet           NAT network, isolated: no other VMs, no host services, no\n"
+    "                          private ranges; only globally routable addresses\n"
+    "  --net-softnet-allow <cidrs>   Also allow these (longest prefix wins)\n"
+    "  --net-softnet-block <cidrs>   Also block these (block wins a tie)\n"
+    "  --net-softnet-expose <host:guest,...>  Forward host TCP ports to the guest\n"
+    "  --net-host              Host-only: the guest reaches the host, nothing beyond\n"
+    "  --net-user              User-mode networking (QEMU's own stack; no privileges,\n"
+    "                          but the host cannot reach the guest's address)\n"
+    "  --net-user-forward <f>  With --net-user: forward a host port, e.g. 2222:22\n"
+    "                          The default is the NAT network (tart network --help); as\n"
+    "                          root it is brought up when needed\n"
     "  --recovery, --rosetta   macOS-only; a clear error for Linux guests\n"
     "  -h, --help              Show help information.\n";
+
+static int list_interfaces(tart_error_t *err)
+{
+  char **names = NULL;
+  size_t n = 0;
+  if (link_list(&names, &n, err) < 0)
+    return -1;
+  for (size_t i = 0; i < n; i++)
+    printf("%s%s\n", names[i], link_is_bridge(names[i]) ? " (bridge)" : "");
+  link_list_free(names, n);
+  return 0;
+}
 
 /* --detach: the child becomes its own session and runs the VM; we wait
  * until it says the VM runs (then exit 0) or until it exits (then exit as
@@ -112,7 +137,13 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     OPT_VNC,
     OPT_SERIAL,
     OPT_DETACH,
-    OPT_GRAPHICS
+    OPT_GRAPHICS,
+    OPT_BRIDGED,
+    OPT_SOFTNET,
+    OPT_SOFTNET_ALLOW,
+    OPT_SOFTNET_BLOCK,
+    OPT_SOFTNET_EXPOSE,
+    OPT_NET_HOST,
   };
   static const struct option longopts[] = {
       {"no-graphics", no_argument, NULL, OPT_NO_GRAPHICS},
@@ -130,6 +161,12 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       {"serial", no_argument, NULL, OPT_SERIAL},
       {"detach", no_argument, NULL, OPT_DETACH},
       {"graphics", no_argument, NULL, OPT_GRAPHICS},
+      {"net-bridged", required_argument, NULL, OPT_BRIDGED},
+      {"net-softnet", no_argument, NULL, OPT_SOFTNET},
+      {"net-softnet-allow", required_argument, NULL, OPT_SOFTNET_ALLOW},
+      {"net-softnet-block", required_argument, NULL, OPT_SOFTNET_BLOCK},
+      {"net-softnet-expose", required_argument, NULL, OPT_SOFTNET_EXPOSE},
+      {"net-host", no_argument, NULL, OPT_NET_HOST},
       {"help", no_argument, NULL, 'h'},
       {0},
   };
@@ -138,6 +175,12 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
                        .serial = QEMU_SERIAL_FILE,
                        .ready_fd = -1};
   bool no_graphics = false, vnc = false, graphics = false, detach = false;
+  bool net_user = false, softnet = false, net_host = false;
+  const char *bridged[NET_MAX_NICS + 1];
+  size_t nb = 0;
+  struct fw_cidr *allow = NULL, *block = NULL;
+  struct fw_expose *expose = NULL;
+  size_t n_allow = 0, n_block = 0, n_expose = 0;
   struct qemu_disk disks[16];
   struct qemu_share shares[16];
   struct qemu_forward forwards[32];
@@ -194,6 +237,36 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       o.nested = true;
       break;
     case OPT_NET_USER:
+      net_user = true;
+      break;
+    case OPT_BRIDGED:
+      if (!strcmp(optarg, "list")) {
+        ret = list_interfaces(err);
+        goto out;
+      }
+      if (nb == ARRAY_SIZE(bridged)) {
+        args_usage_error(argv, err, "too many --net-bridged options (at most %d)", NET_MAX_NICS);
+        goto out;
+      }
+      bridged[nb++] = optarg;
+      break;
+    case OPT_SOFTNET:
+      softnet = true;
+      break;
+    case OPT_SOFTNET_ALLOW:
+    case OPT_SOFTNET_BLOCK:
+      softnet = true;
+      if (fw_parse_cidrs(optarg, c == OPT_SOFTNET_ALLOW ? &allow : &block, c == OPT_SOFTNET_ALLOW ? &n_allow : &n_block,
+                         err) < 0)
+        goto out;
+      break;
+    case OPT_SOFTNET_EXPOSE:
+      softnet = true;
+      if (fw_parse_expose(optarg, &expose, &n_expose, err) < 0)
+        goto out;
+      break;
+    case OPT_NET_HOST:
+      net_host = true;
       break;
     case OPT_FORWARD:
       if (nf == ARRAY_SIZE(forwards)) {
@@ -217,6 +290,21 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   }
   if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
     goto out;
+  if (net_mode_pick(net_user, nb, softnet, net_host, &o.net.mode, err) < 0)
+    goto out;
+  for (size_t i = 0; i < nb; i++)
+    if (!fw_ifname_valid(bridged[i])) {
+      args_usage_error(argv, err, "invalid --net-bridged interface name \"%s\"", bridged[i]);
+      goto out;
+    }
+  o.net.bridged = bridged;
+  o.net.n_bridged = nb;
+  o.net.allow = allow;
+  o.net.n_allow = n_allow;
+  o.net.block = block;
+  o.net.n_block = n_block;
+  o.net.expose = expose;
+  o.net.n_expose = n_expose;
   if (graphics && no_graphics) {
     args_usage_error(argv, err, "--graphics and --no-graphics are mutually exclusive");
     goto out;
@@ -244,5 +332,8 @@ out:
     qemu_disk_clear(&disks[i]);
   for (size_t i = 0; i < ns; i++)
     qemu_share_clear(&shares[i]);
+  free(allow);
+  free(block);
+  free(expose);
   return ret;
 }

@@ -28,8 +28,8 @@ bool fw_ifname_valid(const char *name)
     return false;
   for (const char *p = name; *p; p++) {
     char c = *p;
-    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '.' ||
-          c == '-'))
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+          c == '.' || c == '-'))
       return false;
   }
   return true;
@@ -56,11 +56,12 @@ static FILE *script_open(char **buf, size_t *len)
   return f;
 }
 
-static char *script_close(FILE *f, char *buf)
+/* The buffer is only complete (and *buf only set) after fclose. */
+static char *script_close(FILE *f, char **buf)
 {
   if (fclose(f) != 0)
     abort();
-  return buf;
+  return *buf;
 }
 
 /* Creating the table first makes the delete succeed when it is missing, so
@@ -99,7 +100,7 @@ char *fw_nat_script(const char *bridge, struct in_addr gateway, unsigned prefix)
           "  }\n"
           "}\n",
           net, prefix, net, prefix, bridge, bridge, bridge, bridge);
-  return script_close(f, buf);
+  return script_close(f, &buf);
 }
 
 char *fw_nat_delete_script(void)
@@ -113,6 +114,7 @@ struct decision {
   uint32_t net; /* host byte order, masked */
   unsigned prefix;
   bool block;
+  bool user; /* from --net-softnet-allow/-block, not a default */
 };
 
 /* Not globally routable (RFC 1918, CGNAT, link-local, loopback, "this
@@ -121,23 +123,23 @@ static const struct {
   uint32_t net;
   unsigned prefix;
 } default_block[] = {
-    {0x0a000000, 8},  {0xac100000, 12}, {0xc0a80000, 16}, {0x64400000, 10}, {0xa9fe0000, 16},
-    {0x7f000000, 8},  {0x00000000, 8},  {0xe0000000, 4},  {0xf0000000, 4},
+    {0x0a000000, 8}, {0xac100000, 12}, {0xc0a80000, 16}, {0x64400000, 10}, {0xa9fe0000, 16},
+    {0x7f000000, 8}, {0x00000000, 8},  {0xe0000000, 4},  {0xf0000000, 4},
 };
 
 static size_t decisions_fill(const struct fw_vm *v, struct decision *d)
 {
   size_t n = 0;
   for (size_t i = 0; i < ARRAY_SIZE(default_block); i++)
-    d[n++] = (struct decision){default_block[i].net, default_block[i].prefix, true};
-  d[n++] = (struct decision){0, 0, false};
+    d[n++] = (struct decision){default_block[i].net, default_block[i].prefix, true, false};
+  d[n++] = (struct decision){0, 0, false, false};
   for (size_t i = 0; i < v->n_allow; i++) {
     unsigned p = v->allow[i].prefix > 32 ? 32 : v->allow[i].prefix;
-    d[n++] = (struct decision){ntohl(v->allow[i].net.s_addr) & prefix_mask(p), p, false};
+    d[n++] = (struct decision){ntohl(v->allow[i].net.s_addr) & prefix_mask(p), p, false, true};
   }
   for (size_t i = 0; i < v->n_block; i++) {
     unsigned p = v->block[i].prefix > 32 ? 32 : v->block[i].prefix;
-    d[n++] = (struct decision){ntohl(v->block[i].net.s_addr) & prefix_mask(p), p, true};
+    d[n++] = (struct decision){ntohl(v->block[i].net.s_addr) & prefix_mask(p), p, true, true};
   }
   return n;
 }
@@ -198,9 +200,11 @@ bool fw_decide(const struct fw_vm *v, struct in_addr dst)
   return !best_block;
 }
 
-static void emit_decisions(FILE *f, const struct decision *d, size_t n)
+static void emit_decisions(FILE *f, const struct decision *d, size_t n, bool only_user)
 {
   for (size_t i = 0; i < n; i++) {
+    if (only_user && !d[i].user)
+      continue;
     char s[INET_ADDRSTRLEN];
     ip_str(d[i].net, s);
     fprintf(f, "    ip daddr %s/%u %s\n", s, d[i].prefix, d[i].block ? "drop" : "accept");
@@ -247,11 +251,10 @@ static void emit_bridge_table(FILE *f, const struct fw_vm *v, const char *gw, co
             ip);
   else
     fprintf(f, "    ether type ip drop\n");
-  fprintf(f,
-          "    ether type ip6 drop\n"
-          "    drop\n"
-          "  }\n"
-          "}\n");
+  fprintf(f, "    ether type ip6 drop\n"
+             "    drop\n"
+             "  }\n"
+             "}\n");
 }
 
 static void emit_inet_table(FILE *f, const struct fw_vm *v, const char *gw, const char *ip,
@@ -271,10 +274,13 @@ static void emit_inet_table(FILE *f, const struct fw_vm *v, const char *gw, cons
           "    ip daddr %s udp dport 53 accept\n"
           "    ip daddr %s tcp dport 53 accept\n",
           v->tap, v->bridge, ip, gw, gw, gw);
+  /* The host itself, on any of its addresses (globally routable ones
+   * included), is off limits to a softnet guest unless the user allowed
+   * that address: only the user's entries apply here. */
   if (v->mode == FW_HOST) {
     fprintf(f, "    accept\n");
   } else {
-    emit_decisions(f, d, nd);
+    emit_decisions(f, d, nd, true);
     fprintf(f, "    drop\n");
   }
   /* Priority filter - 1: before the NAT table's forward chain, which accepts
@@ -290,11 +296,10 @@ static void emit_inet_table(FILE *f, const struct fw_vm *v, const char *gw, cons
           "    ct status dnat accept\n",
           v->bridge, ip);
   if (v->mode == FW_SOFTNET)
-    emit_decisions(f, d, nd);
-  fprintf(f,
-          "    drop\n"
-          "  }\n"
-          "}\n");
+    emit_decisions(f, d, nd, false);
+  fprintf(f, "    drop\n"
+             "  }\n"
+             "}\n");
 }
 
 static void emit_expose_table(FILE *f, const struct fw_vm *v, const char *ip)
@@ -312,16 +317,14 @@ static void emit_expose_table(FILE *f, const struct fw_vm *v, const char *ip)
   /* nft 1.0.6 knows "dstnat" only for prerouting; -100 is its value.
    * Loopback destinations are left alone: with a 127.0.0.0/8 source the
    * DNAT'ed packet could not be routed to the bridge. */
-  fprintf(f,
-          "  }\n"
-          "  chain output {\n"
-          "    type nat hook output priority -100; policy accept;\n");
+  fprintf(f, "  }\n"
+             "  chain output {\n"
+             "    type nat hook output priority -100; policy accept;\n");
   for (size_t i = 0; i < v->n_expose; i++)
     fprintf(f, "    ip daddr != 127.0.0.0/8 fib daddr type local tcp dport %u dnat to %s:%u\n",
             v->expose[i].host_port, ip, v->expose[i].guest_port);
-  fprintf(f,
-          "  }\n"
-          "}\n");
+  fprintf(f, "  }\n"
+             "}\n");
 }
 
 char *fw_vm_script(const struct fw_vm *v)
@@ -347,7 +350,7 @@ char *fw_vm_script(const struct fw_vm *v)
   if (v->have_ip && v->mode == FW_SOFTNET && v->n_expose > 0)
     emit_expose_table(f, v, ip);
   free(d);
-  return script_close(f, buf);
+  return script_close(f, &buf);
 }
 
 char *fw_vm_delete_script(const char *tap)
@@ -360,7 +363,7 @@ char *fw_vm_delete_script(const char *tap)
   emit_replace(f, "bridge", VM_TABLE, tap);
   emit_replace(f, "inet", VM_TABLE, tap);
   emit_replace(f, "ip", VM_TABLE, tap);
-  return script_close(f, buf);
+  return script_close(f, &buf);
 }
 
 /* ---- flag parsers ----------------------------------------------------- */

@@ -95,8 +95,9 @@ char *fw_nat_delete_script(void);
  *   inet (only with have_ip; keyed on the VM's address coming in on the
  *     bridge, which the bridge table has made unforgeable): established and
  *     related traffic, DHCP and DNS to the gateway are accepted.  Softnet:
- *     other destinations go through the decision list (see fw_decide), to the
- *     host and forwarded alike.  Host: everything to the host is accepted,
+ *     forwarded traffic goes through the decision list (see fw_decide);
+ *     traffic to the host itself (any of its addresses) only through the
+ *     user's allow/block entries, then is dropped.  Host: everything to the host is accepted,
  *     nothing is forwarded.
  *   ip (softnet with have_ip and n_expose > 0): DNAT of each host_port, both
  *     for connections arriving from outside the bridge and for connections
@@ -123,13 +124,13 @@ bool fw_decide(const struct fw_vm *v, struct in_addr dst);
 /* Parse a comma-separated list of IPv4 addresses and networks ("10.0.0.0/8,
  * 1.2.3.4"); a bare address is a /32, blanks around items are ignored, host
  * bits beyond the prefix are cleared without complaint.  The items are
- * appended to *out/*n (NULL/0 to start), so a repeated flag accumulates.
+ * appended to *out and *n (NULL and 0 to start), so a repeated flag accumulates.
  * Returns 0, or -1 with a usage error naming the bad item, leaving *out and
  * *n unchanged. */
 int fw_parse_cidrs(const char *s, struct fw_cidr **out, size_t *n, tart_error_t *err);
 
 /* Parse "host_port:guest_port[,...]" (ports 1..65535, blanks around items
- * ignored) and append to *out/*n.  A host port given twice, in s or already
+ * ignored) and append to *out and *n.  A host port given twice, in s or already
  * in *out, is an error.  Returns 0, or -1 with a usage error, leaving *out
  * and *n unchanged. */
 int fw_parse_expose(const char *s, struct fw_expose **out, size_t *n, tart_error_t *err);

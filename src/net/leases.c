@@ -107,7 +107,12 @@ static bool parse_line(const char *line, const char *end, struct dhcp_lease *out
   if (!parse_expiry(f[0], flen[0], &l.expiry) || !parse_mac_field(f[1], flen[1], &l.mac) ||
       !parse_ipv4_field(f[2], flen[2], &l.ip))
     return false;
-  /* Hostname and client id are not used; "*" stands for none. */
+  /* The hostname is not used; "*" stands for none. */
+  l.client_id[0] = '\0';
+  if (flen[4] < sizeof(l.client_id) && !(flen[4] == 1 && f[4][0] == '*')) {
+    memcpy(l.client_id, f[4], flen[4]);
+    l.client_id[flen[4]] = '\0';
+  }
   *out = l;
   return true;
 }

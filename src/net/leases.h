@@ -31,6 +31,10 @@ struct dhcp_lease {
   int64_t expiry; /* seconds since the epoch; 0 = infinite */
   struct mac_addr mac;
   struct in_addr ip; /* network byte order */
+  /* The client identifier as dnsmasq writes it ("01:52:54:00:aa:bb:03"),
+   * "" for "*" or one longer than the buffer; dhcp_release needs it to
+   * release a lease taken with one. */
+  char client_id[200];
 };
 
 /* The address leased to `mac` (compared byte-wise, so "ee:a7:85:9:92:39"

@@ -180,6 +180,18 @@ void link_list_free(char **names, size_t n)
   free(names);
 }
 
+bool link_is_up(const char *ifname)
+{
+  if (check_name(ifname, NULL) < 0)
+    return false;
+  _cleanup_close_ int fd = ioctl_socket(NULL);
+  if (fd < 0)
+    return false;
+  struct ifreq ifr;
+  ifreq_init(&ifr, ifname);
+  return ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && (ifr.ifr_flags & IFF_UP);
+}
+
 int link_set_up(const char *ifname, bool up, tart_error_t *err)
 {
   if (check_name(ifname, err) < 0)
@@ -213,6 +225,10 @@ int link_set_ipv4(const char *ifname, struct in_addr addr, struct in_addr mask, 
   char a[INET_ADDRSTRLEN], m[INET_ADDRSTRLEN];
   inet_ntop(AF_INET, &addr, a, sizeof(a));
   inet_ntop(AF_INET, &mask, m, sizeof(m));
+  /* Checked here so that a bad mask does not leave the address half set. */
+  uint32_t host_mask = ntohl(mask.s_addr);
+  if ((~host_mask & (~host_mask + 1)) != 0)
+    return tart_error_kind(err, EINVAL, "cannot set IPv4 address %s on %s: invalid netmask %s", a, ifname, m);
   _cleanup_close_ int fd = ioctl_socket(err);
   if (fd < 0)
     return -1;
@@ -260,6 +276,9 @@ int link_bridge_delete(const char *name, tart_error_t *err)
       return 0;
     return tart_error_make(err, errno, "cannot delete bridge %s", name);
   }
+  /* Checked before bringing it down, which would hurt another interface. */
+  if (!link_is_bridge(name))
+    return tart_error_kind(err, EPERM, "cannot delete bridge %s: it is not a bridge", name);
   if (ifr.ifr_flags & IFF_UP) {
     ifr.ifr_flags = (short)(ifr.ifr_flags & ~IFF_UP);
     if (ioctl(fd, SIOCSIFFLAGS, &ifr) < 0)
@@ -573,9 +592,10 @@ int link_set_isolated(const char *ifname, bool on, tart_error_t *err)
   nl_nest_end(&r);
   int rc = nl_talk(&r, NULL, NULL, kmsg, sizeof(kmsg));
   if (rc == -EOPNOTSUPP && kmsg[0] == '\0')
-    return tart_error_kind(err, EOPNOTSUPP, "cannot set isolation of %s: not a bridge port", ifname);
+    return tart_error_kind(err, EOPNOTSUPP, "cannot turn bridge port isolation %s for %s: not a bridge port",
+                           on ? "on" : "off", ifname);
   if (rc < 0)
-    return nl_error(err, rc, kmsg, "cannot turn isolation %s on bridge port %s", on ? "on" : "off", ifname);
+    return nl_error(err, rc, kmsg, "cannot turn bridge port isolation %s for %s", on ? "on" : "off", ifname);
   return 0;
 }
 
@@ -607,7 +627,7 @@ int link_set_master(const char *ifname, const char *bridge, tart_error_t *err)
   if (check_name(bridge, err) < 0)
     return -1;
   if (ifindex_of(ifname, &idx, err) < 0)
-    return tart_error_wrap(err, "cannot attach it to bridge %s", bridge);
+    return tart_error_wrap(err, "cannot attach to bridge %s", bridge);
   struct ifreq ifr;
   ifreq_init(&ifr, bridge);
   ifr.ifr_ifindex = (int)idx;
@@ -631,6 +651,8 @@ int link_create(const char *name, const char *kind, tart_error_t *err)
 {
   if (check_name(name, err) < 0)
     return -1;
+  if (kind == NULL || kind[0] == '\0' || strlen(kind) >= 64)
+    return tart_error_kind(err, EINVAL, "cannot create interface %s: invalid kind", name);
   struct nl_req r;
   char kmsg[128];
   nl_init(&r, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, AF_UNSPEC, 0);

@@ -76,6 +76,9 @@ void link_list_free(char **names, size_t n);
 /* ---- Changes ------------------------------------------------------------ */
 
 /* Bring the interface up or down (IFF_UP).  No change is not an error. */
+/* Administratively up (IFF_UP).  False for a missing interface. */
+bool link_is_up(const char *ifname);
+
 int link_set_up(const char *ifname, bool up, tart_error_t *err);
 
 /* Set the primary IPv4 address and netmask (SIOCSIFADDR, then

@@ -282,7 +282,32 @@ static int add_network(struct vec *v, const struct qemu_opts *o, tart_error_t *e
       return tart_error_make(err, 0, "tap networking needs an open tap file descriptor");
     add(v, "-netdev");
     addf(v, "tap,id=net0,fd=%d", o->tap_fd);
+    for (size_t i = 0; i < o->n_more_tap_fds; i++) {
+      if (o->more_tap_fds[i] < 0)
+        return tart_error_make(err, 0, "tap networking needs an open tap file descriptor");
+      struct mac_addr m = o->cfg->mac;
+      m.b[5] = (uint8_t)(m.b[5] + i + 1);
+      char ms[18];
+      mac_format(&m, ms);
+      add(v, "-netdev");
+      addf(v, "tap,id=net%zu,fd=%d", i + 1, o->more_tap_fds[i]);
+      add(v, "-device");
+      addf(v, "virtio-net-pci,netdev=net%zu,mac=%s,romfile=", i + 1, ms);
+    }
     break;
+  case QEMU_NET_BRIDGE: {
+    if (o->bridge == NULL || *o->bridge == '\0')
+      return tart_error_make(err, 0, "bridge networking needs a bridge name");
+    _cleanup_free_ char *b = qemu_opt_escape(o->bridge);
+    add(v, "-netdev");
+    if (o->bridge_helper) {
+      _cleanup_free_ char *hp = qemu_opt_escape(o->bridge_helper);
+      addf(v, "bridge,id=net0,br=%s,helper=%s", b, hp);
+    } else {
+      addf(v, "bridge,id=net0,br=%s", b);
+    }
+    break;
+  }
   case QEMU_NET_USER: {
     size_t len = 32;
     for (size_t i = 0; i < o->n_forwards; i++)

@@ -131,6 +131,7 @@ enum qemu_serial {
 enum qemu_net {
   QEMU_NET_USER = 0, /* -netdev user (slirp), with hostfwd= for each forward */
   QEMU_NET_TAP_FD,   /* -netdev tap,fd=N: the caller opened the tap and keeps N open (no CLOEXEC) */
+  QEMU_NET_BRIDGE,   /* -netdev bridge,br=<bridge>: qemu-bridge-helper makes the tap (unprivileged users) */
   QEMU_NET_NONE,     /* -nic none: no NIC at all */
 };
 
@@ -154,6 +155,10 @@ struct qemu_opts {
 
   enum qemu_net net;
   int tap_fd;                          /* QEMU_NET_TAP_FD: >= 0 */
+  const int *more_tap_fds;             /* QEMU_NET_TAP_FD: further NICs (repeated --net-bridged), */
+  size_t n_more_tap_fds;               /* net1..: MAC = config MAC with the last byte + i */
+  const char *bridge;                  /* QEMU_NET_BRIDGE: required */
+  const char *bridge_helper;           /* QEMU_NET_BRIDGE: NULL: QEMU's default helper */
   const struct qemu_forward *forwards; /* QEMU_NET_USER only */
   size_t n_forwards;
 

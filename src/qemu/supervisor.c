@@ -108,7 +108,7 @@ static void last_log_line(const char *dir, char *out, size_t n)
   free(text);
 }
 
-static pid_t spawn_qemu(const char *dir, char **argv, tart_error_t *err)
+static pid_t spawn_qemu(const char *dir, char **argv, const int *keep_fds, size_t n_keep, tart_error_t *err)
 {
   _cleanup_free_ char *log_path = xasprintf("%s/%s/qemu.log", dir, VM_LOGS_DIR);
   int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -136,6 +136,10 @@ static pid_t spawn_qemu(const char *dir, char **argv, tart_error_t *err)
       dup2(devnull, 0);
     dup2(log_fd, 1);
     dup2(log_fd, 2);
+    /* The tap devices QEMU is told about by number (-netdev tap,fd=N). */
+    for (size_t i = 0; i < n_keep; i++)
+      if (keep_fds[i] >= 0)
+        fcntl(keep_fds[i], F_SETFD, 0);
     if (chdir(dir) < 0)
       _exit(127);
     execvp(argv[0], argv);
@@ -345,6 +349,38 @@ static int detach_output(const char *dir, int ready_fd, tart_error_t *err)
   return 0;
 }
 
+static int write_net_state(const char *dir, const struct net_attachment *a, tart_error_t *err)
+{
+  json_t *o = json_pack("{s:s}", "mode", net_mode_name(a->mode));
+  if (a->net_dir)
+    json_object_set_new(o, "networkDir", json_string(a->net_dir));
+  json_t *ifs = json_array();
+  for (size_t i = 0; i < a->n; i++)
+    json_array_append_new(ifs, json_string(a->ifnames[i]));
+  json_object_set_new(o, "interfaces", ifs);
+  char *text = json_dumps(o, JSON_COMPACT);
+  json_decref(o);
+  _cleanup_free_ char *path = vm_dir_file(dir, VM_NET_STATE);
+  int r = write_file_atomic(path, text, strlen(text), 0644, err);
+  free(text);
+  return r;
+}
+
+int vm_net_state(const char *vm_dir, enum net_mode *mode, char **net_dir)
+{
+  _cleanup_free_ char *path = vm_dir_file(vm_dir, VM_NET_STATE);
+  json_t *o = json_load_file(path, 0, NULL);
+  if (o == NULL)
+    return -1;
+  const char *m = json_string_value(json_object_get(o, "mode"));
+  const char *d = json_string_value(json_object_get(o, "networkDir"));
+  int r = m && net_mode_parse(m, mode) == 0 ? 0 : -1;
+  if (net_dir)
+    *net_dir = r == 0 && d ? xstrdup(d) : NULL;
+  json_decref(o);
+  return r;
+}
+
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
 {
   _cleanup_free_ char *dir = NULL;
@@ -383,6 +419,8 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   for (size_t i = 0; i < ARRAY_SIZE(disk_fds); i++)
     disk_fds[i] = -1;
   struct supervisor s = {.name = name, .dir = dir, .qemu = -1};
+  struct net_attachment na = {.n = 0};
+  bool attached = false;
   int sfd = -1;
   sigset_t mask, old_mask;
   sigemptyset(&mask);
@@ -406,9 +444,15 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   remove_sockets(dir);
   bool restore = access(state, F_OK) == 0;
 
-  if (o->display == QEMU_DISPLAY_NONE && o->serial == QEMU_SERIAL_FILE && o->forwards == NULL)
-    log_info(
-        "user-mode networking (the NAT network arrives later); use --net-user-forward to reach the guest");
+  if (o->n_forwards > 0 && o->net.mode != NET_MODE_USER) {
+    tart_error_exit(err, TART_EXIT_USAGE, 0, "--net-user-forward needs --net-user");
+    goto out;
+  }
+  if (net_attach(&o->net, &cfg.mac, &na, err) < 0)
+    goto out;
+  attached = true;
+  if (write_net_state(dir, &na, err) < 0)
+    goto out;
   struct qemu_opts qo = {
       .cfg = &cfg,
       .vm_dir = ".",
@@ -422,7 +466,11 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       .display = o->display,
       .serial = o->serial,
       .serial_path = o->serial == QEMU_SERIAL_FILE ? VM_LOGS_DIR "/console.log" : o->serial_path,
-      .net = QEMU_NET_USER,
+      .net = na.mode == NET_MODE_USER ? QEMU_NET_USER : na.helper_bridge ? QEMU_NET_BRIDGE : QEMU_NET_TAP_FD,
+      .tap_fd = na.n > 0 ? na.fds[0] : -1,
+      .more_tap_fds = na.n > 1 ? na.fds + 1 : NULL,
+      .n_more_tap_fds = na.n > 1 ? na.n - 1 : 0,
+      .bridge = na.helper_bridge,
       .forwards = o->forwards,
       .n_forwards = o->n_forwards,
       .extra_disks = o->disks,
@@ -468,7 +516,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     goto out;
   }
 
-  s.qemu = spawn_qemu(dir, argv, err);
+  s.qemu = spawn_qemu(dir, argv, na.fds, na.n, err);
   if (s.qemu < 0)
     goto out;
   int64_t deadline = qmp_deadline(QMP_START_TIMEOUT_MS);
@@ -506,8 +554,10 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   for (;;) {
     struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
                           {.fd = s.qmp ? qmp_fd(s.qmp) : -1, .events = POLLIN}};
-    /* Without QMP (QEMU exiting) wake up now and then to reap it. */
-    if (poll(p, 2, s.qmp ? -1 : 50) < 0) {
+    /* Without QMP (QEMU exiting) wake up now and then to reap it; an
+     * isolated VM's rules wait for its lease, looked for every second. */
+    bool waiting_lease = !net_attach_poll(&na);
+    if (poll(p, 2, !s.qmp ? 50 : waiting_lease ? 1000 : -1) < 0) {
       if (errno == EINTR)
         continue;
       tart_error_make(err, errno, "poll");
@@ -576,6 +626,11 @@ out:
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
   }
   remove_sockets(dir);
+  if (attached) {
+    net_detach(&na);
+    _cleanup_free_ char *ns = vm_dir_file(dir, VM_NET_STATE);
+    unlink(ns);
+  }
   for (size_t i = 0; i < ARRAY_SIZE(disk_fds); i++)
     if (disk_fds[i] >= 0)
       close(disk_fds[i]);

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 
+#include "net/attach.h"
 #include "qemu/cmdline.h"
 #include "storage/home.h"
 #include "util/error.h"
@@ -23,6 +24,7 @@
 #define VM_QMP_SOCKET     "qmp.sock"
 #define VM_QGA_SOCKET     "qga.sock"
 #define VM_MONITOR_SOCKET "monitor.sock" /* QMP for other programs (screendump, debugging) */
+#define VM_NET_STATE      "net.json"     /* while running: the network mode, for `tart ip` */
 #define VM_RUN_LOG        "run.log"      /* under logs/: our own output after --detach */
 #define VM_LOGS_DIR       "logs"
 
@@ -37,6 +39,7 @@ struct run_opts {
   const struct qemu_share *shares;
   size_t n_shares;
   bool nested;
+  struct net_request net;
   /* --detach: once the VM runs (QMP up, VNC/pty announced), write one byte
    * to ready_fd, close it and send our stdout/stderr to logs/run.log.
    * -1: stay attached. */
@@ -46,5 +49,11 @@ struct run_opts {
 /* Run VM `name` until the guest powers off (0), or a stop/suspend request
  * completes (0).  Failures to start are errors; "already running" exits 2. */
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err);
+
+/* What a running VM's net.json says: its network mode and, for modes on the
+ * NAT network, that network's state directory (malloc'ed, or NULL).
+ * Returns 0, or -1 when there is no such file (VM not running, or started
+ * by an older tart). */
+int vm_net_state(const char *vm_dir, enum net_mode *mode, char **net_dir);
 
 #endif

@@ -582,8 +582,40 @@ static void test_tap_fd_network(void **state)
   assert_null(value_with_prefix(argv, "-netdev", "user"));
   qemu_cmdline_free(argv);
 
+  /* Repeated --net-bridged: one NIC per tap, MACs following the config's. */
+  const int more[] = {8, 9};
+  f.o.more_tap_fds = more;
+  f.o.n_more_tap_fds = 2;
+  argv = build_ok(&f.o);
+  assert_pair(argv, "-netdev", "tap,id=net1,fd=8");
+  assert_pair(argv, "-device", "virtio-net-pci,netdev=net1,mac=52:54:00:12:34:57,romfile=");
+  assert_pair(argv, "-netdev", "tap,id=net2,fd=9");
+  assert_pair(argv, "-device", "virtio-net-pci,netdev=net2,mac=52:54:00:12:34:58,romfile=");
+  qemu_cmdline_free(argv);
+  f.o.n_more_tap_fds = 0;
+
   f.o.tap_fd = -1;
   build_fails(&f.o, TART_EXIT_FAILURE, "tap file descriptor");
+  fixture_clear(&f);
+}
+
+static void test_bridge_helper_network(void **state)
+{
+  (void)state;
+  struct fixture f;
+  fixture_init(&f, VM_ARCH_AMD64, VM_FIRMWARE_BIOS);
+  f.o.net = QEMU_NET_BRIDGE;
+  f.o.bridge = "tart0";
+  char **argv = build_ok(&f.o);
+  assert_pair(argv, "-netdev", "bridge,id=net0,br=tart0");
+  assert_pair(argv, "-device", "virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile=");
+  qemu_cmdline_free(argv);
+  f.o.bridge_helper = "/usr/lib/qemu/qemu-bridge-helper";
+  argv = build_ok(&f.o);
+  assert_pair(argv, "-netdev", "bridge,id=net0,br=tart0,helper=/usr/lib/qemu/qemu-bridge-helper");
+  qemu_cmdline_free(argv);
+  f.o.bridge = NULL;
+  build_fails(&f.o, TART_EXIT_FAILURE, "bridge name");
   fixture_clear(&f);
 }
 
@@ -1206,6 +1238,7 @@ int main(void)
       cmocka_unit_test(test_user_network_and_mac),
       cmocka_unit_test(test_forwards),
       cmocka_unit_test(test_tap_fd_network),
+      cmocka_unit_test(test_bridge_helper_network),
       cmocka_unit_test(test_no_network),
       cmocka_unit_test(test_rng_agent_qmp),
       cmocka_unit_test(test_unwanted_flags_absent),

@@ -135,7 +135,22 @@ static void test_infinite(void **state)
   assert_int_equal(n, 2);
   assert_int_equal(v[0].expiry, 0);
   assert_int_equal(v[1].expiry, INT64_MAX);
+  assert_string_equal(v[0].client_id, "");
   free(v);
+
+  /* The client id is kept for dhcp_release; "*" and overlong ones are empty. */
+  char longid[400];
+  memset(longid, 'a', sizeof(longid) - 1);
+  longid[sizeof(longid) - 1] = '\0';
+  char *d = NULL;
+  assert_true(asprintf(&d, "0 " GUEST_MAC " 192.168.64.60 h 01:52:54:00:aa:bb:03\n0 " GUEST_MAC " 192.168.64.61 h %s\n",
+                       longid) > 0);
+  assert_int_equal(leases_parse(d, strlen(d), &v, &n), 0);
+  assert_int_equal(n, 2);
+  assert_string_equal(v[0].client_id, "01:52:54:00:aa:bb:03");
+  assert_string_equal(v[1].client_id, "");
+  free(v);
+  free(d);
 }
 
 static void test_mac_forms(void **state)

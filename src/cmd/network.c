@@ -1,0 +1,230 @@
+/* tart network up|down|status|set: the NAT network (SPEC §5).  Not in
+ * upstream, where macOS provides the shared network. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cmd/cmd.h"
+#include "net/network.h"
+#include "util/fs.h"
+#include "util/util.h"
+
+#define BRIDGE_CONF "/etc/qemu/bridge.conf"
+
+const char cmd_network_help[] =
+    "OVERVIEW: Manage the NAT network VMs use by default\n"
+    "\n"
+    "The network is a bridge " NET_BRIDGE " holding the gateway address, dnsmasq serving DHCP\n"
+    "and DNS on it, an nftables table \"ip tart\" masquerading the subnet, and IPv4\n"
+    "forwarding. `tart run` as root brings it up when needed. Its state lives in\n"
+    "$TART_NETWORK_DIR (default " NET_DEFAULT_DIR ").\n"
+    "\n"
+    "USAGE: tart network up [--allow-users]\n"
+    "       tart network down\n"
+    "       tart network status [--format text|json]\n"
+    "       tart network set [--address <ip>] [--mask <mask>] [--lease-time <seconds>]\n"
+    "\n"
+    "SUBCOMMANDS:\n"
+    "  up                      Create what is missing, restart a dead DHCP server (root)\n"
+    "  down                    Remove what `up` created (root)\n"
+    "  status                  Say what is up and what is missing; exit 1 if not all up\n"
+    "  set                     Change the settings (kept for later `up`s) and, if the\n"
+    "                          network is up, apply them now\n"
+    "\n"
+    "OPTIONS:\n"
+    "  --allow-users           Also allow " NET_BRIDGE " in " BRIDGE_CONF " so that users\n"
+    "                          other than root can run VMs on it (qemu-bridge-helper)\n"
+    "  --format <format>       text or json (default: text)\n"
+    "  --address <ip>          Gateway address; the subnet follows (default " NET_DEFAULT_ADDRESS ")\n"
+    "  --mask <mask>           Network mask (default " NET_DEFAULT_MASK ")\n"
+    "  --lease-time <seconds>  DHCP lease time (default 600)\n"
+    "  -h, --help              Show help information.\n";
+
+/* Does bridge.conf let qemu-bridge-helper use our bridge? */
+static bool bridge_conf_allows(void)
+{
+  _cleanup_free_ char *text = NULL;
+  size_t len = 0;
+  if (read_file(BRIDGE_CONF, 1 << 20, &text, &len, NULL) < 0)
+    return false;
+  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+    char word[16], what[64];
+    if (sscanf(line, " %15s %63s", word, what) == 2 && !strcmp(word, "allow") &&
+        (!strcmp(what, NET_BRIDGE) || !strcmp(what, "all")))
+      return true;
+  }
+  return false;
+}
+
+static int allow_users(tart_error_t *err)
+{
+  if (bridge_conf_allows())
+    return 0;
+  _cleanup_free_ char *text = NULL;
+  size_t len = 0;
+  tart_error_t e = NULL;
+  if (read_file(BRIDGE_CONF, 1 << 20, &text, &len, &e) < 0) {
+    if (e->errnum != ENOENT) {
+      *err = e;
+      return -1;
+    }
+    tart_error_release(&e);
+    text = xstrdup("");
+    len = 0;
+  }
+  _cleanup_free_ char *next =
+      xasprintf("%s%s# tart: let qemu-bridge-helper attach VMs to the NAT network\nallow %s\n", text,
+                len && text[len - 1] != '\n' ? "\n" : "", NET_BRIDGE);
+  if (mkdir_p("/etc/qemu", 0755, err) < 0 || write_file_atomic(BRIDGE_CONF, next, strlen(next), 0644, err) < 0)
+    return -1;
+  printf("allowed %s in %s\n", NET_BRIDGE, BRIDGE_CONF);
+  return 0;
+}
+
+static void print_status(const struct net_status *st, bool json)
+{
+  char a[INET_ADDRSTRLEN], m[INET_ADDRSTRLEN];
+  inet_ntop(AF_INET, &st->settings.address, a, sizeof(a));
+  inet_ntop(AF_INET, &st->settings.mask, m, sizeof(m));
+  if (json) {
+    printf("{\"up\":%s,\"bridge\":{\"name\":\"%s\",\"exists\":%s,\"up\":%s,\"address\":%s},"
+           "\"dnsmasq\":{\"running\":%s,\"pid\":%d},\"firewall\":%s,\"forwarding\":%s,"
+           "\"settings\":{\"address\":\"%s\",\"mask\":\"%s\",\"leaseTime\":%u}}\n",
+           net_status_ok(st) ? "true" : "false", NET_BRIDGE, st->bridge ? "true" : "false",
+           st->up ? "true" : "false", st->address ? "true" : "false", st->dnsmasq ? "true" : "false",
+           (int)st->dnsmasq_pid, st->firewall ? "true" : "false", st->forwarding ? "true" : "false", a, m,
+           (unsigned)st->settings.lease_time);
+    return;
+  }
+  printf("network:    %s\n", net_status_ok(st) ? "up" : "not up");
+  printf("settings:   gateway %s/%u, lease time %u s\n", a, net_prefix(st->settings.mask),
+         (unsigned)st->settings.lease_time);
+  printf("bridge:     %s\n", !st->bridge ? "missing (" NET_BRIDGE ")"
+                             : !st->up   ? NET_BRIDGE " exists but is down"
+                             : !st->address ? NET_BRIDGE " lacks the gateway address"
+                                            : NET_BRIDGE " up");
+  if (st->dnsmasq)
+    printf("dhcp:       dnsmasq running (pid %d)\n", (int)st->dnsmasq_pid);
+  else
+    printf("dhcp:       dnsmasq not running\n");
+  printf("nat:        %s\n", st->firewall ? "nftables table ip tart loaded" : "nftables table ip tart missing");
+  printf("forwarding: %s\n", st->forwarding ? "on" : "off (net.ipv4.ip_forward=0)");
+  if (!net_status_ok(st))
+    printf("run `sudo tart network up` to bring up what is missing\n");
+}
+
+static int parse_ipv4(const char *flag, const char *v, struct in_addr *out, char **argv, tart_error_t *err)
+{
+  if (inet_pton(AF_INET, v, out) != 1)
+    return args_usage_error(argv, err, "invalid value for %s: \"%s\" is not an IPv4 address", flag, v);
+  return 0;
+}
+
+int cmd_network(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
+{
+  (void)ctx;
+  enum { OPT_FORMAT = 256, OPT_ADDRESS, OPT_MASK, OPT_LEASE, OPT_ALLOW };
+  static const struct option longopts[] = {
+      {"format", required_argument, NULL, OPT_FORMAT},  {"address", required_argument, NULL, OPT_ADDRESS},
+      {"mask", required_argument, NULL, OPT_MASK},      {"lease-time", required_argument, NULL, OPT_LEASE},
+      {"allow-users", no_argument, NULL, OPT_ALLOW},    {"help", no_argument, NULL, 'h'},
+      {0},
+  };
+  _cleanup_free_ char *dir = net_dir();
+  struct net_settings s;
+  bool json = false, allow = false, have_addr = false, have_mask = false, have_lease = false;
+  struct in_addr addr = {0}, mask = {0};
+  uint64_t lease = 0;
+  int c;
+  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+    switch (c) {
+    case -2:
+      return -1;
+    case 'h':
+      return args_help(cmd_network_help);
+    case OPT_FORMAT:
+      if (strcmp(optarg, "text") && strcmp(optarg, "json"))
+        return args_usage_error(argv, err, "invalid value for --format: \"%s\" (use text or json)", optarg);
+      json = !strcmp(optarg, "json");
+      break;
+    case OPT_ADDRESS:
+      if (parse_ipv4("--address", optarg, &addr, argv, err) < 0)
+        return -1;
+      have_addr = true;
+      break;
+    case OPT_MASK:
+      if (parse_ipv4("--mask", optarg, &mask, argv, err) < 0)
+        return -1;
+      have_mask = true;
+      break;
+    case OPT_LEASE:
+      if (args_u64("--lease-time", optarg, 120, 31536000, &lease, err) < 0)
+        return -1;
+      have_lease = true;
+      break;
+    case OPT_ALLOW:
+      allow = true;
+      break;
+    }
+  }
+  if (args_positional(argc, argv, 1, 1, "<up|down|status|set>", err) < 0)
+    return -1;
+  const char *sub = argv[optind];
+  bool is_set = !strcmp(sub, "set");
+  if ((have_addr || have_mask || have_lease) && !is_set)
+    return args_usage_error(argv, err, "--address, --mask and --lease-time go with `tart network set`");
+  if (json && strcmp(sub, "status"))
+    return args_usage_error(argv, err, "--format goes with `tart network status`");
+  if (allow && strcmp(sub, "up"))
+    return args_usage_error(argv, err, "--allow-users goes with `tart network up`");
+
+  if (!strcmp(sub, "up")) {
+    if (net_up(dir, err) < 0)
+      return -1;
+    if (allow && allow_users(err) < 0)
+      return -1;
+    if (net_settings_load(dir, &s, err) < 0)
+      return -1;
+    char a[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &s.address, a, sizeof(a));
+    printf("NAT network %s is up: gateway %s/%u\n", NET_BRIDGE, a, net_prefix(s.mask));
+    if (!bridge_conf_allows())
+      printf("Only root can run VMs on it; `sudo tart network up --allow-users` lets other users too\n");
+    return 0;
+  }
+  if (!strcmp(sub, "down"))
+    return net_down(dir, err);
+  if (!strcmp(sub, "status")) {
+    struct net_status st;
+    if (net_status_get(dir, &st, err) < 0)
+      return -1;
+    print_status(&st, json);
+    ctx->exit_code = net_status_ok(&st) ? 0 : 1;
+    return 0;
+  }
+  if (is_set) {
+    if (!have_addr && !have_mask && !have_lease)
+      return args_usage_error(argv, err, "nothing to set: give --address, --mask or --lease-time");
+    if (net_settings_load(dir, &s, err) < 0)
+      return -1;
+    if (have_addr)
+      s.address = addr;
+    if (have_mask)
+      s.mask = mask;
+    if (have_lease)
+      s.lease_time = (uint32_t)lease;
+    if (net_settings_validate(&s, err) < 0)
+      return -1;
+    struct net_status st;
+    if (net_status_get(dir, &st, err) < 0)
+      return -1;
+    if (net_settings_save(dir, &s, err) < 0)
+      return -1;
+    /* Apply now if the network is (partly) up; else the next `up` does. */
+    if (st.bridge || st.dnsmasq)
+      return net_up(dir, err);
+    return 0;
+  }
+  return args_usage_error(argv, err, "unknown network command \"%s\" (use up, down, status or set)", sub);
+}

@@ -1,0 +1,285 @@
+#include "net/attach.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/link.h"
+#include "net/network.h"
+#include "util/fs.h"
+#include "util/log.h"
+#include "util/util.h"
+
+#define TAP_TEMPLATE   "tart%d"
+#define MACVTAP_PREFIX "tmv"
+#define BRIDGE_CONF    "/etc/qemu/bridge.conf"
+#define BRIDGE_HELPER  "/usr/lib/qemu/qemu-bridge-helper"
+
+static const char *const mode_names[] = {
+    [NET_MODE_NAT] = "nat",         [NET_MODE_USER] = "user", [NET_MODE_BRIDGED] = "bridged",
+    [NET_MODE_SOFTNET] = "softnet", [NET_MODE_HOST] = "host",
+};
+
+const char *net_mode_name(enum net_mode m)
+{
+  return (size_t)m < ARRAY_SIZE(mode_names) ? mode_names[m] : "?";
+}
+
+int net_mode_parse(const char *s, enum net_mode *out)
+{
+  for (size_t i = 0; i < ARRAY_SIZE(mode_names); i++)
+    if (!strcmp(s, mode_names[i])) {
+      *out = (enum net_mode)i;
+      return 0;
+    }
+  return -1;
+}
+
+int net_mode_pick(bool user, size_t n_bridged, bool softnet, bool host, enum net_mode *out, tart_error_t *err)
+{
+  int n = (n_bridged > 0) + softnet + host;
+  if (n > 1)
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "--net-bridged, --net-softnet and --net-host are mutually exclusive");
+  if (user && n > 0)
+    return tart_error_exit(err, TART_EXIT_USAGE, 0,
+                           "--net-user cannot be combined with --net-bridged, --net-softnet or --net-host");
+  if (n_bridged > NET_MAX_NICS)
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --net-bridged interfaces (at most %d)", NET_MAX_NICS);
+  *out = user ? NET_MODE_USER : n_bridged ? NET_MODE_BRIDGED : softnet ? NET_MODE_SOFTNET : host ? NET_MODE_HOST
+                                                                                             : NET_MODE_NAT;
+  return 0;
+}
+
+static bool bridge_conf_allows(const char *bridge)
+{
+  _cleanup_free_ char *text = NULL;
+  size_t len = 0;
+  if (read_file(BRIDGE_CONF, 1 << 20, &text, &len, NULL) < 0)
+    return false;
+  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char word[16], what[64];
+    if (sscanf(line, " %15s %63s", word, what) == 2 && !strcmp(word, "allow") &&
+        (!strcmp(what, bridge) || !strcmp(what, "all")))
+      return true;
+  }
+  return false;
+}
+
+/* Firewall tables and macvtaps whose run died with SIGKILL: their tap (named
+ * after nothing that exists any more) or owner PID is gone. */
+static void collect_leftovers(void)
+{
+  char **taps = NULL;
+  size_t n = 0;
+  if (fw_list_vm_tables(&taps, &n, NULL) == 0) {
+    for (size_t i = 0; i < n; i++) {
+      if (link_exists(taps[i]))
+        continue;
+      _cleanup_free_ char *script = fw_vm_delete_script(taps[i]);
+      tart_error_t e = NULL;
+      if (script && fw_apply(script, true, &e) < 0)
+        log_debug("cannot remove the rules of %s: %s", taps[i], e->msg);
+      tart_error_release(&e);
+    }
+    fw_taps_free(taps, n);
+  }
+  char **names = NULL;
+  if (link_list(&names, &n, NULL) == 0) {
+    for (size_t i = 0; i < n; i++) {
+      if (strncmp(names[i], MACVTAP_PREFIX, strlen(MACVTAP_PREFIX)) != 0)
+        continue;
+      long pid = strtol(names[i] + strlen(MACVTAP_PREFIX), NULL, 10);
+      if (pid > 1 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
+        continue;
+      link_delete(names[i], NULL);
+    }
+    link_list_free(names, n);
+  }
+}
+
+static int open_tap_on(struct net_attachment *a, const char *bridge, bool isolated, tart_error_t *err)
+{
+  size_t i = a->n;
+  if (link_tap_open(TAP_TEMPLATE, a->ifnames[i], &a->fds[i], err) < 0)
+    return -1;
+  a->n++;
+  if (link_set_master(a->ifnames[i], bridge, err) < 0 || (isolated && link_set_isolated(a->ifnames[i], true, err) < 0) ||
+      link_set_up(a->ifnames[i], true, err) < 0)
+    return -1;
+  return 0;
+}
+
+static int attach_bridged(const struct net_request *r, struct net_attachment *a, tart_error_t *err)
+{
+  for (size_t i = 0; i < r->n_bridged; i++) {
+    const char *ifname = r->bridged[i];
+    if (!link_exists(ifname)) {
+      char **names = NULL;
+      size_t n = 0;
+      _cleanup_free_ char *list = xstrdup("");
+      if (link_list(&names, &n, NULL) == 0) {
+        for (size_t j = 0; j < n; j++) {
+          char *next = xasprintf("%s%s%s", list, j ? ", " : "", names[j]);
+          free(list);
+          list = next;
+        }
+        link_list_free(names, n);
+      }
+      return tart_error_exit(err, TART_EXIT_USAGE, 0, "interface \"%s\" not found, available interfaces: %s", ifname,
+                             list);
+    }
+    if (link_is_bridge(ifname)) {
+      if (open_tap_on(a, ifname, false, err) < 0)
+        return -1;
+      continue;
+    }
+    /* A physical NIC: a macvtap makes the VM a peer on its network. */
+    size_t k = a->n;
+    snprintf(a->ifnames[k], IFNAMSIZ, MACVTAP_PREFIX "%ld%c", (long)getpid(), (char)('a' + k));
+    struct mac_addr m = a->mac;
+    m.b[5] = (uint8_t)(m.b[5] + k);
+    if (link_macvtap_create(a->ifnames[k], ifname, &m, err) < 0)
+      return -1;
+    a->macvtap[k] = true;
+    a->fds[k] = -1;
+    a->n++;
+    if (link_set_up(a->ifnames[k], true, err) < 0 || link_macvtap_open(a->ifnames[k], &a->fds[k], err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int net_attach(const struct net_request *r, const struct mac_addr *mac, struct net_attachment *a,
+               tart_error_t *err)
+{
+  memset(a, 0, sizeof(*a));
+  for (size_t i = 0; i < NET_MAX_NICS; i++)
+    a->fds[i] = -1;
+  a->mode = r->mode;
+  a->mac = *mac;
+  if (r->mode == NET_MODE_USER)
+    return 0;
+
+  bool root = geteuid() == 0;
+  if (!root) {
+    if (r->mode != NET_MODE_NAT)
+      return tart_error_make(err, EPERM, "--net-%s needs root (it changes the host's network): run tart with sudo",
+                             net_mode_name(r->mode));
+    /* A user: qemu-bridge-helper (setuid) attaches us, if allowed. */
+    if (!link_exists(NET_BRIDGE) || !bridge_conf_allows(NET_BRIDGE) || access(BRIDGE_HELPER, X_OK) < 0)
+      return tart_error_make(err, EPERM,
+                             "the NAT network needs root: run `sudo tart network up --allow-users` (which allows %s "
+                             "in %s), or use --net-user",
+                             NET_BRIDGE, BRIDGE_CONF);
+    a->helper_bridge = NET_BRIDGE;
+    return 0;
+  }
+
+  collect_leftovers();
+  if (r->mode == NET_MODE_BRIDGED) {
+    if (attach_bridged(r, a, err) < 0)
+      goto fail;
+    return 0;
+  }
+
+  a->net_dir = net_dir();
+  if (net_up(a->net_dir, err) < 0) {
+    tart_error_wrap(err, "cannot bring up the NAT network");
+    goto fail;
+  }
+  bool isolated = r->mode == NET_MODE_SOFTNET || r->mode == NET_MODE_HOST;
+  if (open_tap_on(a, NET_BRIDGE, isolated, err) < 0)
+    goto fail;
+  if (isolated) {
+    struct net_settings s;
+    if (net_settings_load(a->net_dir, &s, err) < 0)
+      goto fail;
+    a->fw = (struct fw_vm){
+        .tap = a->ifnames[0],
+        .bridge = NET_BRIDGE,
+        .mac = *mac,
+        .gateway = s.address,
+        .prefix = net_prefix(s.mask),
+        .mode = r->mode == NET_MODE_HOST ? FW_HOST : FW_SOFTNET,
+        .allow = r->allow,
+        .n_allow = r->n_allow,
+        .block = r->block,
+        .n_block = r->n_block,
+        .expose = r->expose,
+        .n_expose = r->n_expose,
+    };
+    /* A stale lease of this MAC must not open the rules before the guest
+     * asks again; the rules follow the lease dnsmasq gives now. */
+    net_lease_release(a->net_dir, mac, NULL);
+    _cleanup_free_ char *script = fw_vm_script(&a->fw);
+    if (script == NULL) {
+      tart_error_make(err, 0, "cannot make the isolation rules of %s", a->ifnames[0]);
+      goto fail;
+    }
+    a->firewall = true;
+    if (fw_apply(script, false, err) < 0) {
+      tart_error_wrap(err, "cannot load the isolation rules");
+      goto fail;
+    }
+  }
+  return 0;
+fail:
+  net_detach(a);
+  return -1;
+}
+
+bool net_attach_poll(struct net_attachment *a)
+{
+  if (!a->firewall || a->have_ip)
+    return true;
+  struct in_addr ip;
+  if (net_lease_lookup(a->net_dir, &a->mac, &ip) != 1)
+    return false;
+  a->fw.have_ip = true;
+  a->fw.ip = ip;
+  _cleanup_free_ char *script = fw_vm_script(&a->fw);
+  tart_error_t e = NULL;
+  if (script == NULL || fw_apply(script, false, &e) < 0) {
+    log_warn("cannot load the rules for the guest's address: %s", e ? e->msg : "bad rule set");
+    tart_error_release(&e);
+    a->fw.have_ip = false;
+    return false;
+  }
+  a->have_ip = true;
+  return true;
+}
+
+void net_detach(struct net_attachment *a)
+{
+  for (size_t i = 0; i < a->n; i++) {
+    if (a->fds[i] >= 0)
+      close(a->fds[i]);
+    a->fds[i] = -1;
+  }
+  if (a->firewall) {
+    _cleanup_free_ char *script = fw_vm_delete_script(a->fw.tap);
+    tart_error_t e = NULL;
+    if (script && fw_apply(script, true, &e) < 0)
+      log_warn("cannot remove the rules of %s: %s", a->fw.tap, e->msg);
+    tart_error_release(&e);
+    a->firewall = false;
+  }
+  for (size_t i = 0; i < a->n; i++) {
+    if (a->macvtap[i])
+      link_delete(a->ifnames[i], NULL);
+    a->macvtap[i] = false;
+  }
+  a->n = 0;
+  if (a->net_dir) {
+    tart_error_t e = NULL;
+    if (net_lease_release(a->net_dir, &a->mac, &e) < 0)
+      log_warn("%s", e->msg);
+    tart_error_release(&e);
+    free(a->net_dir);
+    a->net_dir = NULL;
+  }
+}
