@@ -41,7 +41,7 @@ now() { python3 -c 'import time; print(time.time())'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR]=$1} END {print v[int((NR+1)/2)]}'; }
 
 # The exact command line tart uses, from its debug log.
-line=$(TART_LOG=debug timeout 20 "$TART" run vm --no-graphics 2>&1 >/dev/null | sed -n 's/^tart: debug: qemu: //p' | head -1) || true
+line=$(TART_LOG=debug timeout 20 "$TART" run vm --no-graphics --net-user 2>&1 >/dev/null | sed -n 's/^tart: debug: qemu: //p' | head -1) || true
 pkill -f "guest=tart-vm" 2>/dev/null || true
 sleep 0.5
 [ -n "$line" ] || { echo "could not read the QEMU command line" >&2; exit 1; }
@@ -50,7 +50,7 @@ tart_ms=() qemu_ms=() agent_s=()
 for i in $(seq "$ROUNDS"); do
   rm -f "$dir/qmp.sock"
   start=$(now)
-  "$TART" run vm --no-graphics >/dev/null 2>&1 &
+  "$TART" run vm --no-graphics --net-user >/dev/null 2>&1 &
   rpid=$!
   tart_ms+=("$(python3 -c "$wait_listen" "$dir/qmp.sock" "$start")")
   # boot-to-agent, for the record (first round only: TCG boots are slow)

@@ -4,7 +4,10 @@
 # it to a local registry, pull it back, and check the disk is identical.
 #
 # It uses its own TART_HOME (build/demo-home) and a docker-registry on a
-# random loopback port, so your ~/.tart is untouched.
+# random loopback port, so your ~/.tart is untouched.  As root, the VM runs on
+# the NAT network (bridge, dnsmasq, nftables), set up inside a network
+# namespace of the demo's own so that the host's network is left alone;
+# otherwise it uses user-mode networking.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -25,10 +28,15 @@ run() {
 reg_dir=$(mktemp -d)
 reg_pid=
 run_pid=
+ns=
 cleanup() {
   if [ -n "$run_pid" ] && kill -0 "$run_pid" 2>/dev/null; then
     kill -INT "$run_pid" 2>/dev/null || true
     wait "$run_pid" 2>/dev/null || true
+  fi
+  if [ -n "$ns" ]; then
+    ip netns exec "$ns" "$tart" network down >/dev/null 2>&1 || true
+    ip netns del "$ns" 2>/dev/null || true
   fi
   if [ -n "$reg_pid" ]; then
     kill "$reg_pid" 2>/dev/null || true
@@ -52,16 +60,35 @@ run --version
 tests/guest/build-guest.sh "$PWD/build/test-guest"
 run create demo --linux --from-image build/test-guest/guest.img
 run set demo --cpu 2 --memory 512
-echo "+ tart run demo --no-graphics &"
-"$tart" run demo --no-graphics &
+netrun=()
+net_flag=--net-user
+if [ "$(id -u)" -eq 0 ] && ip netns add "tart-demo-$$" 2>/dev/null; then
+  ns="tart-demo-$$"
+  ip -n "$ns" link set lo up
+  export TART_NETWORK_DIR="$PWD/build/demo-net"
+  rm -rf "$TART_NETWORK_DIR"
+  netrun=(ip netns exec "$ns")
+  net_flag=
+  echo "+ (in network namespace $ns) tart network up"
+  "${netrun[@]}" "$tart" network up
+fi
+echo "+ tart run demo --no-graphics $net_flag &"
+"${netrun[@]}" "$tart" run demo --no-graphics $net_flag &
 run_pid=$!
 for _ in $(seq 120); do
   "$tart" exec demo /bin/true 2>/dev/null && break
   sleep 1
 done
 run exec demo /bin/sh -c 'echo "hello from $(hostname), kernel $(uname -r)"'
-run ip demo --resolver agent --wait 30
-run stop demo
+echo "+ tart ip demo --wait 30"
+"${netrun[@]}" "$tart" ip demo --wait 30
+if [ -n "$ns" ]; then
+  run exec demo /bin/sh -c 'ping -c 1 -W 2 192.168.64.1 | head -2'
+  echo "+ tart network status"
+  "${netrun[@]}" "$tart" network status
+fi
+echo "+ tart stop demo"
+"${netrun[@]}" "$tart" stop demo
 wait "$run_pid"
 disk="$TART_HOME/vms/demo/disk.img"
 run clone demo demo-clone

@@ -10,6 +10,9 @@ PACKAGES=(
   libjansson-dev libcmocka-dev libcurl4-openssl-dev liblz4-dev libssl-dev libarchive-dev
   # runtime: QEMU, qemu-img, firmware for EFI guests
   qemu-system-x86 qemu-utils ovmf qemu-efi-aarch64
+  # runtime: the NAT network (tart network): dnsmasq (DHCP/DNS), dhcp_release,
+  # nftables, iproute2 (the tests' namespaces)
+  dnsmasq-base dnsmasq-utils nftables iproute2
   # tests: a real registry (plain, htpasswd, token, TLS) and skopeo as an
   # independent OCI client
   bats valgrind util-linux coreutils procps python3 curl openssl

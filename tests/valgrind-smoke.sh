@@ -7,10 +7,16 @@ set -uo pipefail
 TART=$(realpath "${1:-build/tart}")
 work=$(mktemp -d)
 reg_pid=
+# The network verbs run in a network namespace of their own (as root).
+ns=
 cleanup() {
   if [ -n "$reg_pid" ]; then
     kill "$reg_pid" 2>/dev/null
     wait "$reg_pid" 2>/dev/null
+  fi
+  if [ -n "$ns" ]; then
+    [ -f "$work/net/dnsmasq.pid" ] && kill "$(cat "$work/net/dnsmasq.pid")" 2>/dev/null
+    ip netns del "$ns" 2>/dev/null
   fi
   rm -rf "$work"
 }
@@ -73,13 +79,34 @@ cases=(
   "1|pull $R/vg/missing:v1 --insecure"
   "0|prune --gc"
   "0|prune --older-than 0"
+  "64|network set"
+  "64|network bogus"
 )
+export TART_NETWORK_DIR="$work/net"
+if [ "$(id -u)" -eq 0 ] && ip netns add "tart-vg-$$" 2>/dev/null; then
+  ns="tart-vg-$$"
+  ip -n "$ns" link set lo up
+  cases+=(
+    "ns:1|network status"
+    "ns:0|network up"
+    "ns:0|network status --format json"
+    "ns:0|network set --address 192.168.77.1 --lease-time 300"
+    "ns:1|ip a --resolver arp"
+    "ns:1|ip a"
+    "ns:0|network down"
+  )
+fi
 
 i=0
 failed=0
 for c in "${cases[@]}"; do
   want=${c%%|*}
   args=${c#*|}
+  pre=()
+  if [[ "$want" == ns:* ]]; then
+    want=${want#ns:}
+    pre=(ip netns exec "$ns")
+  fi
   i=$((i + 1))
   if [ "$args" = "fqn 127.0.0.1:5000/org/img:latest" ]; then
     # A hand-made cache entry, as pull will create it.
@@ -88,7 +115,7 @@ for c in "${cases[@]}"; do
     ln -s "$cache/$digest" "$cache/latest"
   fi
   # shellcheck disable=SC2086
-  "${VG[@]}" "$TART" $args >"$work/out" 2>"$work/err"
+  "${pre[@]}" "${VG[@]}" "$TART" $args >"$work/out" 2>"$work/err"
   rc=$?
   if [ "$rc" = "$want" ]; then
     echo "ok $i - tart $args"

@@ -60,5 +60,3 @@ int cmd_delete(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   }
   return 0;
 }
-
-

@@ -51,7 +51,8 @@ static int resolve_arp(const struct mac_addr *mac, char ip[16])
   _cleanup_free_ char *text = NULL;
   size_t len = 0;
   struct in_addr a;
-  if (read_file("/proc/net/arp", 64u << 20, &text, &len, NULL) < 0 || arp_lookup(text, len, mac, NULL, &a) != 1)
+  if (read_file("/proc/net/arp", 64u << 20, &text, &len, NULL) < 0 ||
+      arp_lookup(text, len, mac, NULL, &a) != 1)
     return 0;
   inet_ntop(AF_INET, &a, ip, 16);
   return 1;
@@ -93,7 +94,8 @@ int cmd_ip(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       else if (!strcmp(optarg, "agent"))
         resolver = RESOLVER_AGENT;
       else
-        return args_usage_error(argv, err, "invalid value for --resolver: \"%s\" (use dhcp, arp or agent)", optarg);
+        return args_usage_error(argv, err, "invalid value for --resolver: \"%s\" (use dhcp, arp or agent)",
+                                optarg);
     }
   }
   if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
@@ -149,14 +151,15 @@ int cmd_ip(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (vm_dir_running_pid(dir) == 0)
     return tart_error_make(err, 0, "no IP address found, is your VM running?");
   if (user && used != RESOLVER_AGENT)
-    return tart_error_make(err, 0,
-                           "no IP address found: the VM uses user-mode networking (--net-user), whose address the "
-                           "host cannot reach; use --net-user-forward, or --resolver agent to see the guest's view");
+    return tart_error_make(
+        err, 0,
+        "no IP address found: the VM uses user-mode networking (--net-user), whose address the "
+        "host cannot reach; use --net-user-forward, or --resolver agent to see the guest's view");
   if (used == RESOLVER_AGENT)
-    return tart_error_make(err, 0,
-                           "no IP address found (also make sure that the QEMU guest agent is running inside of a VM)");
+    return tart_error_make(
+        err, 0, "no IP address found (also make sure that the QEMU guest agent is running inside of a VM)");
   if (used == RESOLVER_ARP)
-    return tart_error_make(err, 0,
-                           "no IP address found (not all Linux distributions are compatible with the ARP resolver)");
+    return tart_error_make(
+        err, 0, "no IP address found (not all Linux distributions are compatible with the ARP resolver)");
   return tart_error_make(err, 0, "no IP address found (the guest has no DHCP lease yet; try --wait)");
 }

@@ -76,7 +76,8 @@ static int allow_users(tart_error_t *err)
   _cleanup_free_ char *next =
       xasprintf("%s%s# tart: let qemu-bridge-helper attach VMs to the NAT network\nallow %s\n", text,
                 len && text[len - 1] != '\n' ? "\n" : "", NET_BRIDGE);
-  if (mkdir_p("/etc/qemu", 0755, err) < 0 || write_file_atomic(BRIDGE_CONF, next, strlen(next), 0644, err) < 0)
+  if (mkdir_p("/etc/qemu", 0755, err) < 0 ||
+      write_file_atomic(BRIDGE_CONF, next, strlen(next), 0644, err) < 0)
     return -1;
   printf("allowed %s in %s\n", NET_BRIDGE, BRIDGE_CONF);
   return 0;
@@ -100,15 +101,16 @@ static void print_status(const struct net_status *st, bool json)
   printf("network:    %s\n", net_status_ok(st) ? "up" : "not up");
   printf("settings:   gateway %s/%u, lease time %u s\n", a, net_prefix(st->settings.mask),
          (unsigned)st->settings.lease_time);
-  printf("bridge:     %s\n", !st->bridge ? "missing (" NET_BRIDGE ")"
-                             : !st->up   ? NET_BRIDGE " exists but is down"
+  printf("bridge:     %s\n", !st->bridge    ? "missing (" NET_BRIDGE ")"
+                             : !st->up      ? NET_BRIDGE " exists but is down"
                              : !st->address ? NET_BRIDGE " lacks the gateway address"
                                             : NET_BRIDGE " up");
   if (st->dnsmasq)
     printf("dhcp:       dnsmasq running (pid %d)\n", (int)st->dnsmasq_pid);
   else
     printf("dhcp:       dnsmasq not running\n");
-  printf("nat:        %s\n", st->firewall ? "nftables table ip tart loaded" : "nftables table ip tart missing");
+  printf("nat:        %s\n",
+         st->firewall ? "nftables table ip tart loaded" : "nftables table ip tart missing");
   printf("forwarding: %s\n", st->forwarding ? "on" : "off (net.ipv4.ip_forward=0)");
   if (!net_status_ok(st))
     printf("run `sudo tart network up` to bring up what is missing\n");
@@ -126,9 +128,12 @@ int cmd_network(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   (void)ctx;
   enum { OPT_FORMAT = 256, OPT_ADDRESS, OPT_MASK, OPT_LEASE, OPT_ALLOW };
   static const struct option longopts[] = {
-      {"format", required_argument, NULL, OPT_FORMAT},  {"address", required_argument, NULL, OPT_ADDRESS},
-      {"mask", required_argument, NULL, OPT_MASK},      {"lease-time", required_argument, NULL, OPT_LEASE},
-      {"allow-users", no_argument, NULL, OPT_ALLOW},    {"help", no_argument, NULL, 'h'},
+      {"format", required_argument, NULL, OPT_FORMAT},
+      {"address", required_argument, NULL, OPT_ADDRESS},
+      {"mask", required_argument, NULL, OPT_MASK},
+      {"lease-time", required_argument, NULL, OPT_LEASE},
+      {"allow-users", no_argument, NULL, OPT_ALLOW},
+      {"help", no_argument, NULL, 'h'},
       {0},
   };
   _cleanup_free_ char *dir = net_dir();

@@ -256,8 +256,8 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     case OPT_SOFTNET_ALLOW:
     case OPT_SOFTNET_BLOCK:
       softnet = true;
-      if (fw_parse_cidrs(optarg, c == OPT_SOFTNET_ALLOW ? &allow : &block, c == OPT_SOFTNET_ALLOW ? &n_allow : &n_block,
-                         err) < 0)
+      if (fw_parse_cidrs(optarg, c == OPT_SOFTNET_ALLOW ? &allow : &block,
+                         c == OPT_SOFTNET_ALLOW ? &n_allow : &n_block, err) < 0)
         goto out;
       break;
     case OPT_SOFTNET_EXPOSE:

@@ -14,7 +14,7 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define TAP_TEMPLATE   "tart%d"
+#define TAP_TEMPLATE   "tarttap%d"
 #define MACVTAP_PREFIX "tmv"
 #define BRIDGE_CONF    "/etc/qemu/bridge.conf"
 #define BRIDGE_HELPER  "/usr/lib/qemu/qemu-bridge-helper"
@@ -43,14 +43,19 @@ int net_mode_pick(bool user, size_t n_bridged, bool softnet, bool host, enum net
 {
   int n = (n_bridged > 0) + softnet + host;
   if (n > 1)
-    return tart_error_exit(err, TART_EXIT_USAGE, 0, "--net-bridged, --net-softnet and --net-host are mutually exclusive");
+    return tart_error_exit(err, TART_EXIT_USAGE, 0,
+                           "--net-bridged, --net-softnet and --net-host are mutually exclusive");
   if (user && n > 0)
     return tart_error_exit(err, TART_EXIT_USAGE, 0,
                            "--net-user cannot be combined with --net-bridged, --net-softnet or --net-host");
   if (n_bridged > NET_MAX_NICS)
-    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --net-bridged interfaces (at most %d)", NET_MAX_NICS);
-  *out = user ? NET_MODE_USER : n_bridged ? NET_MODE_BRIDGED : softnet ? NET_MODE_SOFTNET : host ? NET_MODE_HOST
-                                                                                             : NET_MODE_NAT;
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --net-bridged interfaces (at most %d)",
+                           NET_MAX_NICS);
+  *out = user        ? NET_MODE_USER
+         : n_bridged ? NET_MODE_BRIDGED
+         : softnet   ? NET_MODE_SOFTNET
+         : host      ? NET_MODE_HOST
+                     : NET_MODE_NAT;
   return 0;
 }
 
@@ -107,7 +112,8 @@ static int open_tap_on(struct net_attachment *a, const char *bridge, bool isolat
   if (link_tap_open(TAP_TEMPLATE, a->ifnames[i], &a->fds[i], err) < 0)
     return -1;
   a->n++;
-  if (link_set_master(a->ifnames[i], bridge, err) < 0 || (isolated && link_set_isolated(a->ifnames[i], true, err) < 0) ||
+  if (link_set_master(a->ifnames[i], bridge, err) < 0 ||
+      (isolated && link_set_isolated(a->ifnames[i], true, err) < 0) ||
       link_set_up(a->ifnames[i], true, err) < 0)
     return -1;
   return 0;
@@ -129,8 +135,8 @@ static int attach_bridged(const struct net_request *r, struct net_attachment *a,
         }
         link_list_free(names, n);
       }
-      return tart_error_exit(err, TART_EXIT_USAGE, 0, "interface \"%s\" not found, available interfaces: %s", ifname,
-                             list);
+      return tart_error_exit(err, TART_EXIT_USAGE, 0, "interface \"%s\" not found, available interfaces: %s",
+                             ifname, list);
     }
     if (link_is_bridge(ifname)) {
       if (open_tap_on(a, ifname, false, err) < 0)
@@ -167,14 +173,16 @@ int net_attach(const struct net_request *r, const struct mac_addr *mac, struct n
   bool root = geteuid() == 0;
   if (!root) {
     if (r->mode != NET_MODE_NAT)
-      return tart_error_make(err, EPERM, "--net-%s needs root (it changes the host's network): run tart with sudo",
+      return tart_error_make(err, EPERM,
+                             "--net-%s needs root (it changes the host's network): run tart with sudo",
                              net_mode_name(r->mode));
     /* A user: qemu-bridge-helper (setuid) attaches us, if allowed. */
     if (!link_exists(NET_BRIDGE) || !bridge_conf_allows(NET_BRIDGE) || access(BRIDGE_HELPER, X_OK) < 0)
-      return tart_error_make(err, EPERM,
-                             "the NAT network needs root: run `sudo tart network up --allow-users` (which allows %s "
-                             "in %s), or use --net-user",
-                             NET_BRIDGE, BRIDGE_CONF);
+      return tart_error_make(
+          err, EPERM,
+          "the NAT network needs root: run `sudo tart network up --allow-users` (which allows %s "
+          "in %s), or use --net-user",
+          NET_BRIDGE, BRIDGE_CONF);
     a->helper_bridge = NET_BRIDGE;
     return 0;
   }

@@ -49,22 +49,23 @@ struct net_request {
 
 struct net_attachment {
   enum net_mode mode;
-  char *net_dir;                /* NAT, SOFTNET, HOST: the NAT network's state dir */
-  struct mac_addr mac;          /* the VM's (first NIC's) MAC */
-  size_t n;                     /* taps/macvtaps opened */
-  int fds[NET_MAX_NICS];        /* for QEMU's -netdev tap,fd= */
+  char *net_dir;         /* NAT, SOFTNET, HOST: the NAT network's state dir */
+  struct mac_addr mac;   /* the VM's (first NIC's) MAC */
+  size_t n;              /* taps/macvtaps opened */
+  int fds[NET_MAX_NICS]; /* for QEMU's -netdev tap,fd= */
   char ifnames[NET_MAX_NICS][IFNAMSIZ];
-  bool macvtap[NET_MAX_NICS];   /* delete on detach */
-  const char *helper_bridge;    /* NAT as a user: -netdev bridge,br= */
-  bool firewall;                /* SOFTNET/HOST: tables tart_<tap> loaded */
-  bool have_ip;                 /* SOFTNET/HOST: the post-lease rules are loaded */
-  struct fw_vm fw;              /* SOFTNET/HOST */
+  bool macvtap[NET_MAX_NICS]; /* delete on detach */
+  const char *helper_bridge;  /* NAT as a user: -netdev bridge,br= */
+  bool firewall;              /* SOFTNET/HOST: tables tart_<tap> loaded */
+  bool have_ip;               /* SOFTNET/HOST: the post-lease rules are loaded */
+  struct fw_vm fw;            /* SOFTNET/HOST */
 };
 
 /* Pure.  The mode the run flags ask for, or a usage error: upstream's
  * "--net-bridged, --net-softnet and --net-host are mutually exclusive", and
  * --net-user with any of them. */
-int net_mode_pick(bool user, size_t n_bridged, bool softnet, bool host, enum net_mode *out, tart_error_t *err);
+int net_mode_pick(bool user, size_t n_bridged, bool softnet, bool host, enum net_mode *out,
+                  tart_error_t *err);
 
 /* Set up the attachment for a VM with MAC mac.  On failure everything made
  * so far is undone.  a->fds stay open (O_CLOEXEC: the caller lets QEMU

@@ -66,10 +66,10 @@ int net_settings_save(const char *dir, const struct net_settings *s, tart_error_
 
 struct net_status {
   struct net_settings settings;
-  bool bridge;     /* the bridge exists */
-  bool up;         /* ... and is up */
-  bool address;    /* ... and holds the gateway address with the mask */
-  bool dnsmasq;    /* our dnsmasq runs */
+  bool bridge;  /* the bridge exists */
+  bool up;      /* ... and is up */
+  bool address; /* ... and holds the gateway address with the mask */
+  bool dnsmasq; /* our dnsmasq runs */
   pid_t dnsmasq_pid;
   bool firewall;   /* our nftables table is loaded */
   bool forwarding; /* net.ipv4.ip_forward is 1 */

@@ -466,7 +466,9 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       .display = o->display,
       .serial = o->serial,
       .serial_path = o->serial == QEMU_SERIAL_FILE ? VM_LOGS_DIR "/console.log" : o->serial_path,
-      .net = na.mode == NET_MODE_USER ? QEMU_NET_USER : na.helper_bridge ? QEMU_NET_BRIDGE : QEMU_NET_TAP_FD,
+      .net = na.mode == NET_MODE_USER ? QEMU_NET_USER
+             : na.helper_bridge       ? QEMU_NET_BRIDGE
+                                      : QEMU_NET_TAP_FD,
       .tap_fd = na.n > 0 ? na.fds[0] : -1,
       .more_tap_fds = na.n > 1 ? na.fds + 1 : NULL,
       .n_more_tap_fds = na.n > 1 ? na.n - 1 : 0,

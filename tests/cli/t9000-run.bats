@@ -34,7 +34,7 @@ make_guest() {
 
 # start NAME: tart run in the background; RUN_PID is the run process.
 start() {
-  "$TART" run "$1" --no-graphics >"$BATS_TEST_TMPDIR/run-$1.out" 2>&1 3>&- &
+  "$TART" run "$1" --no-graphics --net-user >"$BATS_TEST_TMPDIR/run-$1.out" 2>&1 3>&- &
   RUN_PID=$!
 }
 
@@ -90,6 +90,14 @@ wait_exit() {
   run tart ip vm --resolver agent --wait 30
   [ "$status" -eq 0 ]
   [[ "$output" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]
+  # A --net-user VM: the default resolver asks the agent; dhcp explains.
+  local agent_ip=$output
+  run tart ip vm
+  [ "$status" -eq 0 ] && [ "$output" = "$agent_ip" ]
+  [ "$(json_eval "$(cat "$TART_HOME/vms/vm/net.json")" 'd["mode"]')" = user ]
+  run --separate-stderr tart ip vm --resolver dhcp
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"user-mode networking (--net-user)"* ]]
 
   # stdin with -i
   run bash -c "printf 'from host' | '$TART' exec -i vm /bin/cat"
@@ -110,7 +118,7 @@ wait_exit() {
   make_guest vm
   start vm
   wait_ready vm
-  run --separate-stderr tart run vm --no-graphics
+  run --separate-stderr tart run vm --no-graphics --net-user
   [ "$status" -eq 2 ]
   [ "$stderr" = 'tart: error: VM "vm" is already running!' ]
   run tart delete vm
@@ -210,7 +218,7 @@ wait_exit() {
   truncate -s 8M "$BATS_TEST_TMPDIR/extra.img"
   printf 'DISK-MARKER' | dd of="$BATS_TEST_TMPDIR/extra.img" conv=notrunc status=none
 
-  "$TART" run vm --no-graphics --dir "$BATS_TEST_TMPDIR/share:ro" --disk "$BATS_TEST_TMPDIR/extra.img" \
+  "$TART" run vm --no-graphics --net-user --dir "$BATS_TEST_TMPDIR/share:ro" --disk "$BATS_TEST_TMPDIR/extra.img" \
     >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
   RUN_PID=$!
   wait_ready vm
@@ -223,7 +231,7 @@ wait_exit() {
 
   # The same writable disk cannot go to a second VM while this one runs.
   make_guest other --firmware bios
-  run --separate-stderr tart run other --no-graphics --disk "$BATS_TEST_TMPDIR/extra.img"
+  run --separate-stderr tart run other --no-graphics --net-user --disk "$BATS_TEST_TMPDIR/extra.img"
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"seems to be already in use"* ]]
 
@@ -234,7 +242,7 @@ wait_exit() {
 
 @test "--detach --vnc --serial: returns once running, prints the URL and pty; screendump; a guest ignoring the button is forced" {
   make_guest vm --firmware bios
-  run --separate-stderr tart run vm --detach --vnc --serial
+  run --separate-stderr tart run vm --detach --vnc --serial --net-user
   [ "$status" -eq 0 ]
   # Upstream's texts, with QEMU's VNC server behind a random password.
   [[ "$output" =~ VNC\ server\ is\ running\ at\ vnc://:([a-z0-9]{8})@127\.0\.0\.1:([0-9]+) ]]
@@ -242,7 +250,7 @@ wait_exit() {
   [[ "$output" =~ Successfully\ open\ pty\ (/dev/pts/[0-9]+) ]]
   local pty=${BASH_REMATCH[1]}
   [ -c "$pty" ]
-  RUN_PID=$(pgrep -f -- "run vm --detach --vnc --serial" | head -1)
+  RUN_PID=$(pgrep -f -- "run vm --detach --vnc --serial --net-user" | head -1)
   [ -n "$RUN_PID" ]
   run tart list --format json
   [ "$(json_eval "$output" '[x["State"] for x in d]')" = '["running"]' ]

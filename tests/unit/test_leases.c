@@ -143,7 +143,9 @@ static void test_infinite(void **state)
   memset(longid, 'a', sizeof(longid) - 1);
   longid[sizeof(longid) - 1] = '\0';
   char *d = NULL;
-  assert_true(asprintf(&d, "0 " GUEST_MAC " 192.168.64.60 h 01:52:54:00:aa:bb:03\n0 " GUEST_MAC " 192.168.64.61 h %s\n",
+  assert_true(asprintf(&d,
+                       "0 " GUEST_MAC " 192.168.64.60 h 01:52:54:00:aa:bb:03\n0 " GUEST_MAC
+                       " 192.168.64.61 h %s\n",
                        longid) > 0);
   assert_int_equal(leases_parse(d, strlen(d), &v, &n), 0);
   assert_int_equal(n, 2);

@@ -50,9 +50,16 @@ static void test_defaults_and_parse(void **state)
 static void test_parse_errors_leave_settings(void **state)
 {
   (void)state;
-  const char *bad[] = {"", "[]", "{\"address\": 5}", "{\"address\": \"1.2.3\"}", "{\"mask\": \"x\"}",
-                       "{\"leaseTime\": -1}", "{\"leaseTime\": \"600\"}", "{\"leaseTime\": 99999999999}",
-                       "{\"address\": \"1.2.3.4\", \"address\": \"1.2.3.5\"}", "{"};
+  const char *bad[] = {"",
+                       "[]",
+                       "{\"address\": 5}",
+                       "{\"address\": \"1.2.3\"}",
+                       "{\"mask\": \"x\"}",
+                       "{\"leaseTime\": -1}",
+                       "{\"leaseTime\": \"600\"}",
+                       "{\"leaseTime\": 99999999999}",
+                       "{\"address\": \"1.2.3.4\", \"address\": \"1.2.3.5\"}",
+                       "{"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
     struct net_settings s;
     net_settings_default(&s);
@@ -133,8 +140,10 @@ static void test_net_dir(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_defaults_and_parse), cmocka_unit_test(test_parse_errors_leave_settings),
-      cmocka_unit_test(test_validate),           cmocka_unit_test(test_dhcp_range),
+      cmocka_unit_test(test_defaults_and_parse),
+      cmocka_unit_test(test_parse_errors_leave_settings),
+      cmocka_unit_test(test_validate),
+      cmocka_unit_test(test_dhcp_range),
       cmocka_unit_test(test_net_dir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
