@@ -173,12 +173,12 @@ int net_attach(const struct net_request *r, const struct mac_addr *mac, struct n
   bool root = geteuid() == 0;
   if (!root) {
     if (r->mode != NET_MODE_NAT)
-      return tart_error_make(err, EPERM,
+      return tart_error_kind(err, EPERM,
                              "--net-%s needs root (it changes the host's network): run tart with sudo",
                              net_mode_name(r->mode));
     /* A user: qemu-bridge-helper (setuid) attaches us, if allowed. */
     if (!link_exists(NET_BRIDGE) || !bridge_conf_allows(NET_BRIDGE) || access(BRIDGE_HELPER, X_OK) < 0)
-      return tart_error_make(
+      return tart_error_kind(
           err, EPERM,
           "the NAT network needs root: run `sudo tart network up --allow-users` (which allows %s "
           "in %s), or use --net-user",

@@ -326,7 +326,7 @@ static int start_dnsmasq(const char *dir, const struct net_settings *s, tart_err
 static int require_root(const char *what, tart_error_t *err)
 {
   if (geteuid() != 0)
-    return tart_error_make(err, EPERM, "%s needs root: run it with sudo", what);
+    return tart_error_kind(err, EPERM, "%s needs root: run it with sudo", what);
   return 0;
 }
 

@@ -430,11 +430,6 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     goto out;
   }
   bool kvm = kvm_usable() && cfg.arch == vm_arch_host();
-  if (cfg.arch != vm_arch_host())
-    fprintf(stderr, "tart: warning: this is an %s VM on an %s host: it runs under TCG emulation, slowly\n",
-            vm_arch_name(cfg.arch), vm_arch_name(vm_arch_host()));
-  else if (!kvm)
-    fprintf(stderr, "tart: notice: /dev/kvm is not usable: running under TCG emulation, which is slow\n");
   if (cfg.firmware == VM_FIRMWARE_EFI &&
       (firmware_find(cfg.arch, FIRMWARE_CODE, &fw_code, err) < 0 || check_nvram(dir, cfg.arch, err) < 0))
     goto out;
@@ -518,6 +513,12 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     goto out;
   }
 
+  /* Notices only once every check has passed: a failure stays one line. */
+  if (cfg.arch != vm_arch_host())
+    fprintf(stderr, "tart: warning: this is an %s VM on an %s host: it runs under TCG emulation, slowly\n",
+            vm_arch_name(cfg.arch), vm_arch_name(vm_arch_host()));
+  else if (!kvm)
+    fprintf(stderr, "tart: notice: /dev/kvm is not usable: running under TCG emulation, which is slow\n");
   s.qemu = spawn_qemu(dir, argv, na.fds, na.n, err);
   if (s.qemu < 0)
     goto out;

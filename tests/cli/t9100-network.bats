@@ -306,6 +306,51 @@ outside_ns() {
   [ "$(ip -n "$NS" -o link | grep -c tart)" -eq 0 ]
 }
 
+@test "bridged on a NIC: a macvtap peer of the uplink gets the outside's lease; removed at stop" {
+  # The "NIC" is a veth whose other end is an outside network with its own DHCP.
+  local out="tart-o$$-${BATS_TEST_NUMBER}"
+  ip netns add "$out"
+  EXTRA_NS+=("$out")
+  ip -n "$NS" link add uplink type veth peer name lan netns "$out"
+  ip -n "$NS" link set uplink up
+  ip -n "$out" link set lo up
+  ip -n "$out" addr add 10.66.0.1/24 dev lan
+  ip -n "$out" link set lan up
+  ip netns exec "$out" dnsmasq --conf-file=/dev/null --bind-interfaces --interface=lan --except-interface=lo --port=0 \
+    --dhcp-range=10.66.0.10,10.66.0.20,255.255.255.0,600 --dhcp-leasefile="$BATS_TEST_TMPDIR/lan.leases" --no-ping \
+    --pid-file="$BATS_TEST_TMPDIR/lan.pid" --user=root --group=root
+  BG_PIDS+=("$(cat "$BATS_TEST_TMPDIR/lan.pid")")
+  make_guest vm
+  start vm --net-bridged uplink
+  ready vm
+  run nst ip vm --resolver agent --wait 10
+  [ "$status" -eq 0 ]
+  [[ "$output" == 10.66.0.* ]]
+  grep -q " $output " "$BATS_TEST_TMPDIR/lan.leases"
+  tart exec vm /bin/sh -c 'ping -c 1 -W 2 10.66.0.1 >/dev/null'
+  ip -n "$NS" -o link | grep -q 'tmv.*macvtap\|tmv'
+  nst stop vm --timeout 0
+  ! ip -n "$NS" -o link | grep -q tmv
+}
+
+@test "a user without the NAT network's permission gets one line naming both fixes" {
+  make_guest vm
+  chown -R nobody "$TART_HOME" "$HOME"
+  local d=$BATS_TEST_TMPDIR
+  while [ "$d" != / ]; do
+    chmod o+x "$d"
+    d=$(dirname "$d")
+  done
+  run --separate-stderr ip netns exec "$NS" setpriv --reuid=nobody --regid=nogroup --clear-groups \
+    env TART_HOME="$TART_HOME" HOME="$HOME" "$TART" run vm --no-graphics
+  [ "$status" -eq 1 ]
+  [ "$stderr" = "tart: error: the NAT network needs root: run \`sudo tart network up --allow-users\` (which allows tart0 in /etc/qemu/bridge.conf), or use --net-user" ] || {
+    echo "$stderr" >&2
+    false
+  }
+  [ ! -e "$TART_HOME/vms/vm/net.json" ]
+}
+
 @test "bridged: a tap on an existing bridge gets its lease from that bridge's DHCP server" {
   ip -n "$NS" link add br9 type bridge
   ip -n "$NS" addr add 10.77.0.1/24 dev br9
