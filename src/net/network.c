@@ -214,6 +214,21 @@ static int write_ip_forward(int v, tart_error_t *err)
   return 0;
 }
 
+/* Alive and not a zombie: a daemon's parent is whatever reaps orphans, and
+ * in a container that may be nobody, so a dead dnsmasq can linger as one. */
+static bool process_alive(pid_t pid)
+{
+  if (kill(pid, 0) < 0)
+    return false;
+  _cleanup_free_ char *path = xasprintf("/proc/%ld/stat", (long)pid);
+  _cleanup_free_ char *stat = NULL;
+  size_t len = 0;
+  if (read_file(path, 4096, &stat, &len, NULL) < 0)
+    return false;
+  const char *paren = strrchr(stat, ')');
+  return !(paren && paren[1] == ' ' && (paren[2] == 'Z' || paren[2] == 'X'));
+}
+
 /* Our dnsmasq: the PID in dnsmasq.pid, alive, and really a dnsmasq (a
  * stale PID file may name a recycled PID). */
 static pid_t dnsmasq_pid(const char *dir)
@@ -224,7 +239,7 @@ static pid_t dnsmasq_pid(const char *dir)
   if (read_file(path, 64, &text, &len, NULL) < 0)
     return 0;
   long pid = strtol(text, NULL, 10);
-  if (pid <= 1 || kill((pid_t)pid, 0) < 0)
+  if (pid <= 1 || !process_alive((pid_t)pid))
     return 0;
   _cleanup_free_ char *comm_path = xasprintf("/proc/%ld/comm", pid);
   _cleanup_free_ char *comm = NULL;
@@ -269,11 +284,11 @@ static void stop_dnsmasq(const char *dir)
   if (pid <= 0)
     return;
   kill(pid, SIGTERM);
-  for (int i = 0; i < 100 && kill(pid, 0) == 0; i++) {
-    struct timespec ts = {0, 20 * 1000 * 1000};
+  for (int i = 0; i < 100 && process_alive(pid); i++) {
+    struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
-  if (kill(pid, 0) == 0)
+  if (process_alive(pid))
     kill(pid, SIGKILL);
   _cleanup_free_ char *pidfile = xasprintf("%s/dnsmasq.pid", dir);
   unlink(pidfile);
