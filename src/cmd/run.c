@@ -9,9 +9,13 @@
 #include <unistd.h>
 
 #include "cmd/cmd.h"
+#include "cloudinit/nocloud.h"
 #include "net/firewall.h"
 #include "net/link.h"
 #include "qemu/supervisor.h"
+#include "storage/local.h"
+#include "util/digest.h"
+#include "util/fs.h"
 #include "util/util.h"
 
 const char cmd_run_help[] =
@@ -48,6 +52,8 @@ const char cmd_run_help[] =
     "                          is com.apple.virtio-fs.automount:\n"
     "                          mount -t 9p -o trans=virtio,version=9p2000.L <tag> /mnt\n"
     "  --nested                Enable nested virtualization (needs KVM)\n"
+    "  --cloud-init <file>     Give the guest this cloud-init user-data (a NoCloud seed\n"
+    "                          disk labelled cidata, attached read-only)\n"
     "  --net-bridged <iface>   Put the VM on an existing bridge (a tap) or a physical NIC\n"
     "                          (macvtap); repeatable, one NIC each; \"list\" lists them\n"
     "  --net-softnet           NAT network, isolated: no other VMs, no host services, no\n"
@@ -63,6 +69,37 @@ const char cmd_run_help[] =
     "                          root it is brought up when needed\n"
     "  --recovery, --rosetta   macOS-only; a clear error for Linux guests\n"
     "  -h, --help              Show help information.\n";
+
+/* --cloud-init FILE: a NoCloud seed (user-data = FILE) in the VM directory,
+ * attached read-only.  The instance-id follows the user-data's digest, so
+ * cloud-init applies a changed file as a new instance and leaves an
+ * unchanged one alone on later boots. */
+static int make_cloud_init_seed(struct tart_home *h, const char *name, const char *file,
+                                struct qemu_disk *disk, tart_error_t *err)
+{
+  _cleanup_free_ char *dir = NULL;
+  if (local_vm_open(h, name, &dir, err) < 0)
+    return -1;
+  _cleanup_free_ char *user_data = NULL;
+  size_t len = 0;
+  if (read_file(file, 16u << 20, &user_data, &len, err) < 0)
+    return tart_error_wrap(err, "--cloud-init");
+  char digest[DIGEST_STR_LEN];
+  sha256_of(user_data, len, digest);
+  const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
+  _cleanup_free_ char *id = xasprintf("tart-%.16s", hex);
+  _cleanup_free_ char *meta = nocloud_meta_data(id, name);
+  struct nocloud_seed seed = {
+      .user_data = user_data, .user_data_len = len, .meta_data = meta, .meta_data_len = strlen(meta)};
+  _cleanup_free_ char *path = xasprintf("%s/%s", dir, VM_CLOUD_INIT_SEED);
+  if (nocloud_seed_write(path, &seed, err) < 0)
+    return -1;
+  memset(disk, 0, sizeof(*disk));
+  disk->path = path;
+  path = NULL;
+  disk->readonly = true;
+  return 0;
+}
 
 static int list_interfaces(tart_error_t *err)
 {
@@ -144,6 +181,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     OPT_SOFTNET_BLOCK,
     OPT_SOFTNET_EXPOSE,
     OPT_NET_HOST,
+    OPT_CLOUD_INIT,
   };
   static const struct option longopts[] = {
       {"no-graphics", no_argument, NULL, OPT_NO_GRAPHICS},
@@ -167,6 +205,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       {"net-softnet-block", required_argument, NULL, OPT_SOFTNET_BLOCK},
       {"net-softnet-expose", required_argument, NULL, OPT_SOFTNET_EXPOSE},
       {"net-host", no_argument, NULL, OPT_NET_HOST},
+      {"cloud-init", required_argument, NULL, OPT_CLOUD_INIT},
       {"help", no_argument, NULL, 'h'},
       {0},
   };
@@ -176,6 +215,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
                        .ready_fd = -1};
   bool no_graphics = false, vnc = false, graphics = false, detach = false;
   bool net_user = false, softnet = false, net_host = false;
+  const char *cloud_init = NULL;
   const char *bridged[NET_MAX_NICS + 1];
   size_t nb = 0;
   struct fw_cidr *allow = NULL, *block = NULL;
@@ -208,6 +248,9 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       break;
     case OPT_DETACH:
       detach = true;
+      break;
+    case OPT_CLOUD_INIT:
+      cloud_init = optarg;
       break;
     case OPT_SERIAL_PATH: {
       struct stat st;
@@ -292,6 +335,16 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     goto out;
   if (net_mode_pick(net_user, nb, softnet, net_host, &o.net.mode, err) < 0)
     goto out;
+  if (cloud_init) {
+    if (nd == ARRAY_SIZE(disks)) {
+      args_usage_error(argv, err, "too many --disk options (at most %zu with --cloud-init)",
+                       ARRAY_SIZE(disks) - 1);
+      goto out;
+    }
+    if (make_cloud_init_seed(&ctx->home, argv[optind], cloud_init, &disks[nd], err) < 0)
+      goto out;
+    nd++;
+  }
   for (size_t i = 0; i < nb; i++)
     if (!fw_ifname_valid(bridged[i])) {
       args_usage_error(argv, err, "invalid --net-bridged interface name \"%s\"", bridged[i]);

@@ -287,3 +287,29 @@ PY
   grep -q 'Requesting guest OS to stop' "$TART_HOME/vms/vm/logs/run.log"
   grep -q 'Stopping VM' "$TART_HOME/vms/vm/logs/run.log"
 }
+
+@test "--cloud-init: the guest sees a cidata seed with our user-data and meta-data; unknown user-data is refused" {
+  make_guest vm --firmware bios
+  printf 'hostname: x\n' >"$BATS_TEST_TMPDIR/bad.yaml"
+  run --separate-stderr tart run vm --no-graphics --net-user --cloud-init "$BATS_TEST_TMPDIR/bad.yaml"
+  [ "$status" -eq 64 ]
+  [[ "$stderr" == *'start it with "#cloud-config"'* ]]
+  run --separate-stderr tart run vm --no-graphics --net-user --cloud-init "$BATS_TEST_TMPDIR/missing.yaml"
+  [ "$status" -eq 1 ]
+  printf '#cloud-config\nhostname: seeded\n' >"$BATS_TEST_TMPDIR/ud.yaml"
+  "$TART" run vm --no-graphics --net-user --cloud-init "$BATS_TEST_TMPDIR/ud.yaml" >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PID=$!
+  wait_ready vm
+  run tart exec vm /bin/sh -c 'mkdir -p /mnt/seed && mount -t iso9660 -o ro /dev/vdb /mnt/seed && cat /mnt/seed/user-data /mnt/seed/meta-data'
+  [ "$status" -eq 0 ]
+  [ "${lines[0]}" = "#cloud-config" ]
+  [ "${lines[1]}" = "hostname: seeded" ]
+  [[ "${lines[2]}" =~ ^instance-id:\ \"tart-[0-9a-f]{16}\"$ ]]
+  [ "${lines[3]}" = "local-hostname: vm" ]
+  # The seed is read-only for the guest.
+  run tart exec vm /bin/sh -c 'echo x | dd of=/dev/vdb 2>&1'
+  [ "$status" -ne 0 ]
+  run tart stop vm --timeout 0
+  [ "$status" -eq 0 ]
+  wait_exit 10
+}

@@ -33,7 +33,7 @@ OUTDIR=${1:-${TART_GUEST_CACHE:-$HOME/.cache/tart-test-guest}}
 IMG_SIZE_MIB=160
 CMDLINE="console=ttyS0 quiet panic=-1"
 # Modules the guest needs; their dependencies are added automatically.
-ROOT_MODULES=(virtio_pci virtio_net virtio_blk virtio_console 9pnet_virtio 9p evdev button)
+ROOT_MODULES=(virtio_pci virtio_net virtio_blk virtio_console 9pnet_virtio 9p evdev button isofs)
 BUILD_PKGS=(busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip)
 # Files of tests/guest that do not go into the image (test harness only).
 NOT_INPUTS_RE='^(boot-test\.sh|.*\.py|README.*)$'
@@ -187,7 +187,8 @@ safe() { printf '%s' "$1" | tr -c 'A-Za-z0-9.+~_-' '_'; }
 # ------------------------------------------------------------ kernel subset
 # Cached per kernel package version: vmlinuz, the needed modules (flat, by
 # module name) and modules.order (dependency order, from "depends=").
-KCACHE="$OUTDIR/.cache/kernel-$KPKG-$(safe "$KVER")"
+# The module list is part of the key: adding a module must refetch.
+KCACHE="$OUTDIR/.cache/kernel-$KPKG-$(safe "$KVER")-$(printf '%s ' "${ROOT_MODULES[@]}" | md5sum | cut -c1-8)"
 if [ ! -f "$KCACHE/.complete" ]; then
 	rm -rf "$OUTDIR"/.cache/kernel-*
 	log "downloading $KPKG $KVER"
