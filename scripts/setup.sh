@@ -17,6 +17,8 @@ PACKAGES=(
   # independent OCI client
   bats valgrind util-linux coreutils procps python3 curl openssl
   docker-registry apache2-utils skopeo
+  # tests: the shell completion scripts
+  zsh fish
   # the tiny test guest (tests/guest/build-guest.sh)
   busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip
 )

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cmd/cmd.h"
+#include "cmd/completion.h"
 #include "tart-version.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -46,8 +47,10 @@ static const struct tart_command commands[] = {
      cmd_exec_help},
     {"pull", cmd_pull, CMD_NEED_HOME, "Pull a VM from a registry", cmd_pull_help},
     {"push", cmd_push, CMD_NEED_HOME | CMD_GC_TMP, "Push a VM to a registry", cmd_push_help},
-    {"import", cmd_import, CMD_NEED_HOME | CMD_GC_TMP, "Import VM from a compressed .tvm file", cmd_import_help},
-    {"export", cmd_export, CMD_NEED_HOME | CMD_GC_TMP, "Export VM to a compressed .tvm file", cmd_export_help},
+    {"import", cmd_import, CMD_NEED_HOME | CMD_GC_TMP, "Import VM from a compressed .tvm file",
+     cmd_import_help},
+    {"export", cmd_export, CMD_NEED_HOME | CMD_GC_TMP, "Export VM to a compressed .tvm file",
+     cmd_export_help},
     {"prune", cmd_prune, CMD_NEED_HOME | CMD_GC_TMP, "Prune OCI caches or local VMs", cmd_prune_help},
     {"rename", cmd_rename, CMD_NEED_HOME | CMD_GC_TMP, "Rename a local VM", cmd_rename_help},
     {"stop", cmd_stop, CMD_NEED_HOME | CMD_GC_TMP, "Stop a VM", cmd_stop_help},
@@ -64,12 +67,28 @@ static void print_help(FILE *f)
              "OPTIONS:\n"
              "  --debug                 Print debug logs to stderr (same as TART_LOG=debug)\n"
              "  --version               Show the version.\n"
+             "  --generate-completion-script <shell>\n"
+             "                          Print a completion script for bash, zsh or fish\n"
              "  -h, --help              Show help information.\n\n"
              "SUBCOMMANDS:\n");
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
     if (!(commands[i].flags & CMD_HIDDEN))
       fprintf(f, "  %-22s  %s\n", commands[i].name, commands[i].summary);
   fprintf(f, "\n  See 'tart help <subcommand>' for detailed help.\n");
+}
+
+/* --generate-completion-script SHELL: verbs and their flags from this table. */
+static int completion(const char *shell)
+{
+  struct completion_verb verbs[ARRAY_SIZE(commands)];
+  size_t n = 0;
+  for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+    if (!(commands[i].flags & CMD_HIDDEN))
+      verbs[n++] = (struct completion_verb){commands[i].name, commands[i].help};
+  _cleanup_error_ tart_error_t err = NULL;
+  if (completion_script(stdout, shell, verbs, n, &err) < 0)
+    return tart_error_print(err);
+  return 0;
 }
 
 static const struct tart_command *find_command(const char *name)
@@ -113,7 +132,8 @@ int main(int argc, char **argv)
 
   _cleanup_error_ tart_error_t err = NULL;
   if (tart_log_init_from_env() < 0)
-    fprintf(stderr, "tart: warning: ignoring unknown TART_LOG value \"%s\" (use debug, info, warn or error)\n",
+    fprintf(stderr,
+            "tart: warning: ignoring unknown TART_LOG value \"%s\" (use debug, info, warn or error)\n",
             getenv("TART_LOG"));
 
   int i = 1;
@@ -124,6 +144,8 @@ int main(int argc, char **argv)
     } else if (!strcmp(a, "--version")) {
       printf("%s\n", TART_VERSION);
       return 0;
+    } else if (!strcmp(a, "--generate-completion-script")) {
+      return completion(i + 1 < argc ? argv[i + 1] : NULL);
     } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {
       print_help(stdout);
       return 0;
