@@ -81,6 +81,12 @@ cases=(
   "0|prune --older-than 0"
   "64|network set"
   "64|network bogus"
+  "0|--generate-completion-script bash"
+  "0|--generate-completion-script zsh"
+  "0|--generate-completion-script fish"
+  "64|--generate-completion-script"
+  "64|run a --net-softnet --net-host"
+  "64|run a --net-user --cloud-init $work/small.raw"
 )
 export TART_NETWORK_DIR="$work/net"
 if [ "$(id -u)" -eq 0 ] && ip netns add "tart-vg-$$" 2>/dev/null; then

@@ -140,6 +140,10 @@ int cmd_ip(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     }
     if (found == 1) {
       printf("%s\n", ip);
+      if (user)
+        fprintf(stderr,
+                "tart: note: the VM uses user-mode networking (--net-user): this is its address inside "
+                "QEMU's private network, not reachable from the host; use --net-user-forward\n");
       return 0;
     }
     used = r;

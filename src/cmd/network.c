@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "net/network.h"
@@ -211,20 +212,31 @@ int cmd_network(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (is_set) {
     if (!have_addr && !have_mask && !have_lease)
       return args_usage_error(argv, err, "nothing to set: give --address, --mask or --lease-time");
-    if (net_settings_load(dir, &s, err) < 0)
+    /* Moving the gateway or replacing the rules under running VMs would cut
+     * them off (their leases and softnet rules name the old subnet). */
+    if (net_bridge_has_ports())
+      return tart_error_make(err, 0, "VMs are running on the NAT network (%s): stop them, then set it",
+                             NET_BRIDGE);
+    int lock = net_lock(dir, err);
+    if (lock < 0)
       return -1;
-    if (have_addr)
-      s.address = addr;
-    if (have_mask)
-      s.mask = mask;
-    if (have_lease)
-      s.lease_time = (uint32_t)lease;
-    if (net_settings_validate(&s, err) < 0)
-      return -1;
-    struct net_status st;
-    if (net_status_get(dir, &st, err) < 0)
-      return -1;
-    if (net_settings_save(dir, &s, err) < 0)
+    int r = net_settings_load(dir, &s, err);
+    if (r == 0) {
+      if (have_addr)
+        s.address = addr;
+      if (have_mask)
+        s.mask = mask;
+      if (have_lease)
+        s.lease_time = (uint32_t)lease;
+      r = net_settings_validate(&s, err);
+    }
+    struct net_status st = {0};
+    if (r == 0)
+      r = net_status_get(dir, &st, err);
+    if (r == 0)
+      r = net_settings_save(dir, &s, err);
+    close(lock);
+    if (r < 0)
       return -1;
     /* Apply now if the network is (partly) up; else the next `up` does. */
     if (st.bridge || st.dnsmasq)

@@ -14,10 +14,9 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define TAP_TEMPLATE   "tarttap%d"
-#define MACVTAP_PREFIX "tmv"
-#define BRIDGE_CONF    "/etc/qemu/bridge.conf"
-#define BRIDGE_HELPER  "/usr/lib/qemu/qemu-bridge-helper"
+#define TAP_TEMPLATE  "tarttap%d"
+#define BRIDGE_CONF   "/etc/qemu/bridge.conf"
+#define BRIDGE_HELPER "/usr/lib/qemu/qemu-bridge-helper"
 
 static const char *const mode_names[] = {
     [NET_MODE_NAT] = "nat",         [NET_MODE_USER] = "user", [NET_MODE_BRIDGED] = "bridged",
@@ -74,38 +73,6 @@ static bool bridge_conf_allows(const char *bridge)
   return false;
 }
 
-/* Firewall tables and macvtaps whose run died with SIGKILL: their tap (named
- * after nothing that exists any more) or owner PID is gone. */
-static void collect_leftovers(void)
-{
-  char **taps = NULL;
-  size_t n = 0;
-  if (fw_list_vm_tables(&taps, &n, NULL) == 0) {
-    for (size_t i = 0; i < n; i++) {
-      if (link_exists(taps[i]))
-        continue;
-      _cleanup_free_ char *script = fw_vm_delete_script(taps[i]);
-      tart_error_t e = NULL;
-      if (script && fw_apply(script, true, &e) < 0)
-        log_debug("cannot remove the rules of %s: %s", taps[i], e->msg);
-      tart_error_release(&e);
-    }
-    fw_taps_free(taps, n);
-  }
-  char **names = NULL;
-  if (link_list(&names, &n, NULL) == 0) {
-    for (size_t i = 0; i < n; i++) {
-      if (strncmp(names[i], MACVTAP_PREFIX, strlen(MACVTAP_PREFIX)) != 0)
-        continue;
-      long pid = strtol(names[i] + strlen(MACVTAP_PREFIX), NULL, 10);
-      if (pid > 1 && (kill((pid_t)pid, 0) == 0 || errno == EPERM))
-        continue;
-      link_delete(names[i], NULL);
-    }
-    link_list_free(names, n);
-  }
-}
-
 static int open_tap_on(struct net_attachment *a, const char *bridge, bool isolated, tart_error_t *err)
 {
   size_t i = a->n;
@@ -145,7 +112,7 @@ static int attach_bridged(const struct net_request *r, struct net_attachment *a,
     }
     /* A physical NIC: a macvtap makes the VM a peer on its network. */
     size_t k = a->n;
-    snprintf(a->ifnames[k], IFNAMSIZ, MACVTAP_PREFIX "%ld%c", (long)getpid(), (char)('a' + k));
+    snprintf(a->ifnames[k], IFNAMSIZ, NET_MACVTAP_PREFIX "%ld%c", (long)getpid(), (char)('a' + k));
     struct mac_addr m = a->mac;
     m.b[5] = (uint8_t)(m.b[5] + k);
     if (link_macvtap_create(a->ifnames[k], ifname, &m, err) < 0)
@@ -159,6 +126,16 @@ static int attach_bridged(const struct net_request *r, struct net_attachment *a,
   return 0;
 }
 
+/* The isolation rules as they stand (a->fw.have_ip says which). */
+static int load_rules(struct net_attachment *a, tart_error_t *err)
+{
+  _cleanup_free_ char *script = fw_vm_script(&a->fw);
+  if (script == NULL)
+    return tart_error_make(err, 0, "cannot make the isolation rules of %s", a->fw.tap);
+  a->firewall = true;
+  return fw_apply(script, false, err);
+}
+
 int net_attach(const struct net_request *r, const struct mac_addr *mac, struct net_attachment *a,
                tart_error_t *err)
 {
@@ -167,6 +144,7 @@ int net_attach(const struct net_request *r, const struct mac_addr *mac, struct n
     a->fds[i] = -1;
   a->mode = r->mode;
   a->mac = *mac;
+  a->lock_fd = -1;
   if (r->mode == NET_MODE_USER)
     return 0;
 
@@ -187,17 +165,23 @@ int net_attach(const struct net_request *r, const struct mac_addr *mac, struct n
     return 0;
   }
 
-  collect_leftovers();
-  if (r->mode == NET_MODE_BRIDGED) {
-    if (attach_bridged(r, a, err) < 0)
-      goto fail;
-    return 0;
-  }
-
   a->net_dir = net_dir();
-  if (net_up(a->net_dir, err) < 0) {
+  bool nat = r->mode != NET_MODE_BRIDGED;
+  if (nat && net_up(a->net_dir, err) < 0) {
     tart_error_wrap(err, "cannot bring up the NAT network");
     goto fail;
+  }
+  /* Under the network's lock: leftovers of killed runs go, and our tap and
+   * its rules appear, without another run's clean-up in between (tap
+   * numbers are reused as soon as they are free). */
+  a->lock_fd = net_lock(a->net_dir, err);
+  if (a->lock_fd < 0)
+    goto fail;
+  net_collect_leftovers();
+  if (!nat) {
+    if (attach_bridged(r, a, err) < 0)
+      goto fail;
+    goto done;
   }
   bool isolated = r->mode == NET_MODE_SOFTNET || r->mode == NET_MODE_HOST;
   if (open_tap_on(a, NET_BRIDGE, isolated, err) < 0)
@@ -221,53 +205,58 @@ int net_attach(const struct net_request *r, const struct mac_addr *mac, struct n
         .n_expose = r->n_expose,
     };
     /* A stale lease of this MAC must not open the rules before the guest
-     * asks again; the rules follow the lease dnsmasq gives now. */
-    net_lease_release(a->net_dir, mac, NULL);
-    _cleanup_free_ char *script = fw_vm_script(&a->fw);
-    if (script == NULL) {
-      tart_error_make(err, 0, "cannot make the isolation rules of %s", a->ifnames[0]);
-      goto fail;
-    }
-    a->firewall = true;
-    if (fw_apply(script, false, err) < 0) {
+     * asks again; the rules follow the lease dnsmasq gives now.  A restored
+     * guest still holds its lease: keep it. */
+    if (!r->restoring)
+      net_lease_release(a->net_dir, mac, NULL);
+    if (load_rules(a, err) < 0) {
       tart_error_wrap(err, "cannot load the isolation rules");
       goto fail;
     }
   }
+done:
+  close(a->lock_fd);
+  a->lock_fd = -1;
   return 0;
 fail:
-  net_detach(a);
+  net_detach(a, false);
   return -1;
 }
 
-bool net_attach_poll(struct net_attachment *a)
+int net_attach_poll(struct net_attachment *a)
 {
-  if (!a->firewall || a->have_ip)
-    return true;
+  if (!a->firewall)
+    return -1;
+  /* The rules follow the lease: the first one, a new address, or none
+   * (released or expired: back to DHCP only). */
   struct in_addr ip;
-  if (net_lease_lookup(a->net_dir, &a->mac, &ip) != 1)
-    return false;
-  a->fw.have_ip = true;
-  a->fw.ip = ip;
-  _cleanup_free_ char *script = fw_vm_script(&a->fw);
-  tart_error_t e = NULL;
-  if (script == NULL || fw_apply(script, false, &e) < 0) {
-    log_warn("cannot load the rules for the guest's address: %s", e ? e->msg : "bad rule set");
+  bool have = net_lease_lookup(a->net_dir, &a->mac, &ip) == 1;
+  if (have != a->fw.have_ip || (have && ip.s_addr != a->fw.ip.s_addr)) {
+    struct fw_vm before = a->fw;
+    a->fw.have_ip = have;
+    if (have)
+      a->fw.ip = ip;
+    tart_error_t e = NULL;
+    int fd = net_lock(a->net_dir, &e);
+    if (fd < 0 || load_rules(a, &e) < 0) {
+      log_warn("cannot load the rules for the guest's address: %s", e ? e->msg : "?");
+      a->fw = before;
+    }
+    if (fd >= 0)
+      close(fd);
     tart_error_release(&e);
-    a->fw.have_ip = false;
-    return false;
   }
-  a->have_ip = true;
-  return true;
+  return a->fw.have_ip ? 5000 : 1000;
 }
 
-void net_detach(struct net_attachment *a)
+void net_detach(struct net_attachment *a, bool keep_lease)
 {
-  for (size_t i = 0; i < a->n; i++) {
-    if (a->fds[i] >= 0)
-      close(a->fds[i]);
-    a->fds[i] = -1;
-  }
+  /* The rules go before the taps: once a tap is closed its name may be
+   * taken by another run, whose rules we must not remove. */
+  int fd = a->lock_fd;
+  a->lock_fd = -1;
+  if (fd < 0 && a->net_dir && (a->firewall || a->n > 0))
+    fd = net_lock(a->net_dir, NULL);
   if (a->firewall) {
     _cleanup_free_ char *script = fw_vm_delete_script(a->fw.tap);
     tart_error_t e = NULL;
@@ -277,14 +266,21 @@ void net_detach(struct net_attachment *a)
     a->firewall = false;
   }
   for (size_t i = 0; i < a->n; i++) {
+    if (a->fds[i] >= 0)
+      close(a->fds[i]);
+    a->fds[i] = -1;
     if (a->macvtap[i])
       link_delete(a->ifnames[i], NULL);
     a->macvtap[i] = false;
   }
   a->n = 0;
+  if (fd >= 0)
+    close(fd);
   if (a->net_dir) {
+    /* A suspended guest keeps its address in memory: keep its lease too,
+     * or dnsmasq could give the address to another VM meanwhile. */
     tart_error_t e = NULL;
-    if (net_lease_release(a->net_dir, &a->mac, &e) < 0)
+    if (a->mode != NET_MODE_BRIDGED && !keep_lease && net_lease_release(a->net_dir, &a->mac, &e) < 0)
       log_warn("%s", e->msg);
     tart_error_release(&e);
     free(a->net_dir);

@@ -45,6 +45,7 @@ struct net_request {
   size_t n_allow, n_block;
   const struct fw_expose *expose;
   size_t n_expose;
+  bool restoring; /* a suspended VM resumes: it still holds its lease */
 };
 
 struct net_attachment {
@@ -57,8 +58,8 @@ struct net_attachment {
   bool macvtap[NET_MAX_NICS]; /* delete on detach */
   const char *helper_bridge;  /* NAT as a user: -netdev bridge,br= */
   bool firewall;              /* SOFTNET/HOST: tables tart_<tap> loaded */
-  bool have_ip;               /* SOFTNET/HOST: the post-lease rules are loaded */
-  struct fw_vm fw;            /* SOFTNET/HOST */
+  struct fw_vm fw;            /* SOFTNET/HOST; fw.have_ip: the rules name the lease */
+  int lock_fd;                /* the network's lock while attaching, else -1 */
 };
 
 /* Pure.  The mode the run flags ask for, or a usage error: upstream's
@@ -73,14 +74,16 @@ int net_mode_pick(bool user, size_t n_bridged, bool softnet, bool host, enum net
 int net_attach(const struct net_request *r, const struct mac_addr *mac, struct net_attachment *a,
                tart_error_t *err);
 
-/* SOFTNET/HOST: once the guest has a lease, load the rules that name its
- * address (and the exposed ports).  Call every second or so; returns true
- * when there is nothing more to wait for. */
-bool net_attach_poll(struct net_attachment *a);
+/* SOFTNET/HOST: make the rules follow the guest's lease: once it has one,
+ * load the rules that name its address (and the exposed ports); when it
+ * changes or goes, reload them.  Returns the milliseconds until the next
+ * call is due, or -1 when there is nothing to follow (other modes). */
+int net_attach_poll(struct net_attachment *a);
 
-/* Undo net_attach: close the taps, release the DHCP lease (NAT, SOFTNET,
- * HOST), drop the firewall tables, delete macvtaps.  Safe to call twice. */
-void net_detach(struct net_attachment *a);
+/* Undo net_attach: drop the firewall tables, close the taps, delete
+ * macvtaps, and release the DHCP lease (NAT, SOFTNET, HOST) unless
+ * keep_lease (a suspended guest keeps its address).  Safe to call twice. */
+void net_detach(struct net_attachment *a, bool keep_lease);
 
 /* "nat", "user", ... */
 const char *net_mode_name(enum net_mode m);

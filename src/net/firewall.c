@@ -234,16 +234,26 @@ static void emit_bridge_table(FILE *f, const struct fw_vm *v, const char *gw, co
           "  chain from_vm {\n"
           "    ether saddr != %s drop\n",
           v->tap, v->tap, v->tap, v->tap, mac);
+  /* ARP must name our MAC and, until the lease is known, no address at all
+   * (probes, 0.0.0.0): a guest that never asks for a lease must not be able
+   * to claim another VM's address in the host's neighbour table. */
   if (v->have_ip)
     fprintf(f, "    arp saddr ether %s arp saddr ip %s accept\n", mac, ip);
   else
-    fprintf(f, "    arp saddr ether %s accept\n", mac);
+    fprintf(f, "    arp saddr ether %s arp saddr ip 0.0.0.0 accept\n", mac);
   fprintf(f, "    ether type arp drop\n");
   /* DHCP before the source check: a client in INIT sends from 0.0.0.0 and
    * one renewing a lease from a previous run may use an old address.  The
    * destination is limited to what a DHCP client talks to, so that the rule
-   * does not let spoofed UDP out. */
-  fprintf(f, "    ip daddr { 255.255.255.255, %s } ip protocol udp udp dport 67 accept\n", gw);
+   * does not let spoofed UDP out, and the client hardware address in the
+   * BOOTP header (chaddr, 28 bytes into the payload) must be our MAC, so the
+   * guest cannot release or take leases in another VM's name (dnsmasq runs
+   * with --dhcp-ignore-clid: it knows clients by that address only). */
+  char chaddr[13];
+  for (int i = 0; i < 6; i++)
+    snprintf(chaddr + 2 * i, 3, "%02x", v->mac.b[i]);
+  fprintf(f, "    ip daddr { 255.255.255.255, %s } ip protocol udp udp dport 67 @ih,224,48 0x%s accept\n", gw,
+          chaddr);
   if (v->have_ip)
     fprintf(f,
             "    ip saddr != %s drop\n"
@@ -292,8 +302,11 @@ static void emit_inet_table(FILE *f, const struct fw_vm *v, const char *gw, cons
           "    iifname \"%s\" ip saddr %s jump from_vm_fwd\n"
           "  }\n"
           "  chain from_vm_fwd {\n"
-          "    ct state established,related accept\n"
-          "    ct status dnat accept\n",
+          /* No "ct status dnat accept": that would let the guest through
+           * any DNAT rule of the host (docker -p ports, say) to what it
+           * may not reach directly.  Replies for exposed ports are
+           * established connections. */
+          "    ct state established,related accept\n",
           v->bridge, ip);
   if (v->mode == FW_SOFTNET)
     emit_decisions(f, d, nd, false);

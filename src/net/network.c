@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -136,9 +137,29 @@ int net_settings_load(const char *dir, struct net_settings *s, tart_error_t *err
   return 0;
 }
 
+/* The state directory holds the leases (who had which address): only its
+ * owner reads it.  As root, a directory someone else owns, or a symlink,
+ * could point our writes elsewhere: refuse it. */
+static int state_dir(const char *dir, tart_error_t *err)
+{
+  if (mkdir_p(dir, 0700, err) < 0)
+    return -1;
+  struct stat st;
+  if (lstat(dir, &st) < 0)
+    return tart_error_make(err, errno, "cannot use %s", dir);
+  if (!S_ISDIR(st.st_mode))
+    return tart_error_make(err, ENOTDIR, "the network state directory %s is not a directory (a symlink?)",
+                           dir);
+  if (geteuid() == 0 && st.st_uid != 0)
+    return tart_error_make(err, EPERM, "the network state directory %s is not owned by root", dir);
+  if (st.st_uid == geteuid() && (st.st_mode & 07777) != 0700 && chmod(dir, 0700) < 0)
+    return tart_error_make(err, errno, "cannot restrict %s to its owner", dir);
+  return 0;
+}
+
 int net_settings_save(const char *dir, const struct net_settings *s, tart_error_t *err)
 {
-  if (mkdir_p(dir, 0755, err) < 0)
+  if (state_dir(dir, err) < 0)
     return -1;
   _cleanup_free_ char *path = xasprintf("%s/settings.json", dir);
   _cleanup_free_ char *text = net_settings_format(s);
@@ -147,10 +168,10 @@ int net_settings_save(const char *dir, const struct net_settings *s, tart_error_
 
 int net_lock(const char *dir, tart_error_t *err)
 {
-  if (mkdir_p(dir, 0755, err) < 0)
+  if (state_dir(dir, err) < 0)
     return -1;
   _cleanup_free_ char *path = xasprintf("%s/lock", dir);
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
   if (fd < 0)
     return tart_error_make(err, errno, "cannot open %s", path);
   if (lock_flock(fd, true, true, err) < 0) {
@@ -288,8 +309,14 @@ static void stop_dnsmasq(const char *dir)
     struct timespec ts = {0, 10 * 1000 * 1000};
     nanosleep(&ts, NULL);
   }
-  if (process_alive(pid))
+  if (process_alive(pid)) {
     kill(pid, SIGKILL);
+    /* Its sockets must be gone before a new dnsmasq binds the same ones. */
+    for (int i = 0; i < 100 && process_alive(pid); i++) {
+      struct timespec ts = {0, 10 * 1000 * 1000};
+      nanosleep(&ts, NULL);
+    }
+  }
   _cleanup_free_ char *pidfile = xasprintf("%s/dnsmasq.pid", dir);
   unlink(pidfile);
 }
@@ -313,8 +340,11 @@ static int start_dnsmasq(const char *dir, const struct net_settings *s, tart_err
   _cleanup_free_ char *pid = xasprintf("--pid-file=%s/dnsmasq.pid", dir);
   _cleanup_free_ char *log = xasprintf("--log-facility=%s/dnsmasq.log", dir);
   /* --no-ping: dnsmasq owns the subnet, and the 3 s ping before each offer
-   * doubles the time to a lease.  --user=root: the lease and log files
-   * live in our state directory, which is root's. */
+   * doubles the time to a lease.  --dhcp-ignore-clid: clients are known by
+   * their MAC alone, which the softnet rules pin (a guest cannot act in
+   * another's name with a made-up client id), which `tart ip` looks up,
+   * and which dhcp_release names.  dnsmasq opens its files as root, then
+   * drops to its unprivileged user. */
   const char *argv[] = {"dnsmasq",
                         "--conf-file=/dev/null",
                         "--bind-interfaces",
@@ -330,8 +360,7 @@ static int start_dnsmasq(const char *dir, const struct net_settings *s, tart_err
                         "--dhcp-authoritative",
                         "--no-ping",
                         "--log-dhcp",
-                        "--user=root",
-                        "--group=root",
+                        "--dhcp-ignore-clid",
                         NULL};
   if (process_run(argv, NULL, err) < 0)
     return tart_error_wrap(err, "cannot start the network's DHCP server");
@@ -364,9 +393,14 @@ int net_up(const char *dir, tart_error_t *err)
   if (made < 0)
     return -1;
   if (made == 1) {
+    /* A new bridge starts a new record: one left from before a reboot
+     * would restore a forwarding setting that is not the current one. */
     c.bridge = true;
-    if (created_save(dir, &c, err) < 0)
+    c.ip_forward_was = -1;
+    if (created_save(dir, &c, err) < 0) {
+      link_bridge_delete(NET_BRIDGE, NULL);
       return -1;
+    }
   }
   /* Forward delay 0: a new VM port forwards at once (DHCP in 1 s, not 15). */
   if (link_bridge_set_forward_delay0(NET_BRIDGE, err) < 0)
@@ -422,6 +456,7 @@ int net_down(const char *dir, tart_error_t *err)
   stop_dnsmasq(dir);
   _cleanup_free_ char *applied_path = xasprintf("%s/dnsmasq.settings", dir);
   unlink(applied_path);
+  net_collect_leftovers();
   _cleanup_free_ char *script = fw_nat_delete_script();
   if (fw_apply(script, true, err) < 0)
     return -1;
@@ -432,6 +467,63 @@ int net_down(const char *dir, tart_error_t *err)
   _cleanup_free_ char *created_path = xasprintf("%s/created.json", dir);
   unlink(created_path);
   return 0;
+}
+
+void net_collect_leftovers(void)
+{
+  char **taps = NULL;
+  size_t n = 0;
+  if (fw_list_vm_tables(&taps, &n, NULL) == 0) {
+    for (size_t i = 0; i < n; i++) {
+      if (link_exists(taps[i]))
+        continue;
+      _cleanup_free_ char *script = fw_vm_delete_script(taps[i]);
+      tart_error_t e = NULL;
+      if (script && fw_apply(script, true, &e) < 0)
+        log_debug("cannot remove the rules of %s: %s", taps[i], e->msg);
+      tart_error_release(&e);
+    }
+    fw_taps_free(taps, n);
+  }
+  char **names = NULL;
+  if (link_list(&names, &n, NULL) == 0) {
+    for (size_t i = 0; i < n; i++) {
+      /* Only what we name "tmv<pid><letter>" and made as a macvtap. */
+      const char *p = names[i];
+      if (strncmp(p, NET_MACVTAP_PREFIX, strlen(NET_MACVTAP_PREFIX)) != 0)
+        continue;
+      p += strlen(NET_MACVTAP_PREFIX);
+      char *end;
+      long pid = strtol(p, &end, 10);
+      if (end == p || pid <= 1 || end[0] < 'a' || end[0] >= 'a' + NET_MAX_NICS_PER_VM || end[1] != '\0')
+        continue;
+      struct link_info li;
+      if (link_query(names[i], &li, NULL) < 0 || strcmp(li.kind, "macvtap") != 0)
+        continue;
+      if (kill((pid_t)pid, 0) == 0 || errno == EPERM)
+        continue;
+      link_delete(names[i], NULL);
+    }
+    link_list_free(names, n);
+  }
+}
+
+bool net_bridge_has_ports(void)
+{
+  struct link_info br;
+  if (link_query(NET_BRIDGE, &br, NULL) < 0)
+    return false;
+  char **names = NULL;
+  size_t n = 0;
+  bool any = false;
+  if (link_list(&names, &n, NULL) == 0) {
+    for (size_t i = 0; i < n && !any; i++) {
+      struct link_info li;
+      any = link_query(names[i], &li, NULL) == 0 && li.master == br.ifindex;
+    }
+    link_list_free(names, n);
+  }
+  return any;
 }
 
 int net_lease_lookup(const char *dir, const struct mac_addr *mac, struct in_addr *ip)

@@ -30,6 +30,8 @@
 #define NET_DEFAULT_MASK       "255.255.255.0"
 #define NET_DEFAULT_LEASE_TIME 600 /* seconds: a /24 never runs out (FAQ) */
 #define NET_DEFAULT_DIR        "/var/lib/tart/network"
+#define NET_MACVTAP_PREFIX     "tmv" /* tmv<pid><letter>: a run's macvtaps */
+#define NET_MAX_NICS_PER_VM    8
 
 struct net_settings {
   struct in_addr address; /* the gateway, on the bridge */
@@ -96,7 +98,15 @@ int net_lease_lookup(const char *dir, const struct mac_addr *mac, struct in_addr
  * so that stopped VMs do not exhaust the pool.  No lease: 0. */
 int net_lease_release(const char *dir, const struct mac_addr *mac, tart_error_t *err);
 
-/* Take the state directory's lock (created as needed); returns the fd. */
+/* Remove what runs killed with SIGKILL left: nftables tables of taps that
+ * no longer exist, and macvtaps whose run is gone.  Call under net_lock. */
+void net_collect_leftovers(void);
+
+/* Some interface is a port of the NAT bridge (a VM is attached). */
+bool net_bridge_has_ports(void);
+
+/* Take the state directory's lock (created as needed, mode 0700); returns
+ * the fd.  Not reentrant: a process must not take it twice. */
 int net_lock(const char *dir, tart_error_t *err);
 
 #endif

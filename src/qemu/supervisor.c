@@ -443,7 +443,9 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     tart_error_exit(err, TART_EXIT_USAGE, 0, "--net-user-forward needs --net-user");
     goto out;
   }
-  if (net_attach(&o->net, &cfg.mac, &na, err) < 0)
+  struct net_request nr = o->net;
+  nr.restoring = restore;
+  if (net_attach(&nr, &cfg.mac, &na, err) < 0)
     goto out;
   attached = true;
   if (write_net_state(dir, &na, err) < 0)
@@ -559,8 +561,8 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
                           {.fd = s.qmp ? qmp_fd(s.qmp) : -1, .events = POLLIN}};
     /* Without QMP (QEMU exiting) wake up now and then to reap it; an
      * isolated VM's rules wait for its lease, looked for every second. */
-    bool waiting_lease = !net_attach_poll(&na);
-    if (poll(p, 2, !s.qmp ? 50 : waiting_lease ? 1000 : -1) < 0) {
+    int net_ms = net_attach_poll(&na);
+    if (poll(p, 2, !s.qmp ? 50 : net_ms) < 0) {
       if (errno == EINTR)
         continue;
       tart_error_make(err, errno, "poll");
@@ -630,7 +632,7 @@ out:
   }
   remove_sockets(dir);
   if (attached) {
-    net_detach(&na);
+    net_detach(&na, s.suspended);
     _cleanup_free_ char *ns = vm_dir_file(dir, VM_NET_STATE);
     unlink(ns);
   }

@@ -87,13 +87,14 @@ wait_exit() {
   [ "$status" -ne 0 ]
   run -127 tart exec vm /bin/sh -c 'exit 127'
   [ "$status" -eq 127 ]
-  run tart ip vm --resolver agent --wait 30
+  run --separate-stderr tart ip vm --resolver agent --wait 30
   [ "$status" -eq 0 ]
   [[ "$output" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]
   # A --net-user VM: the default resolver asks the agent; dhcp explains.
   local agent_ip=$output
-  run tart ip vm
+  run --separate-stderr tart ip vm
   [ "$status" -eq 0 ] && [ "$output" = "$agent_ip" ]
+  [[ "$stderr" == *"not reachable from the host"* ]]
   [ "$(json_eval "$(cat "$TART_HOME/vms/vm/net.json")" 'd["mode"]')" = user ]
   run --separate-stderr tart ip vm --resolver dhcp
   [ "$status" -eq 1 ]

@@ -135,6 +135,10 @@ outside_ns() {
   [ "$(json_eval "$output" '[d["up"], d["bridge"]["up"], d["dnsmasq"]["running"], d["firewall"], d["forwarding"], d["settings"]["leaseTime"]]')" = '[true, true, true, true, true, 600]' ]
   ip -n "$NS" -4 addr show dev tart0 | grep -q 'inet 192.168.64.1/24'
   ip netns exec "$NS" nft list table ip tart | grep -q 'ip saddr 192.168.64.0/24 ip daddr != 192.168.64.0/24 masquerade'
+  # The leases say who had which address: the state is root's alone, and
+  # dnsmasq runs unprivileged.
+  [ "$(stat -c %a "$TART_NETWORK_DIR")" = 700 ]
+  [ "$(ps -o user= -p "$(cat "$TART_NETWORK_DIR/dnsmasq.pid")")" != root ]
   [ "$(ip netns exec "$NS" cat /proc/sys/net/ipv4/ip_forward)" = 1 ]
   # Up again changes nothing; a dead dnsmasq is restarted.
   local pid
@@ -197,6 +201,10 @@ outside_ns() {
   # NAT VMs see each other.
   tart exec b /bin/sh -c 'mkdir -p /tmp/www && echo from-b >/tmp/www/index.html && httpd -p 8081 -h /tmp/www'
   [ "$(fetch a $ipb 8081)" = from-b ]
+  # Settings do not move under running VMs.
+  run --separate-stderr nst network set --lease-time 300
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"VMs are running on the NAT network (tart0): stop them"* ]]
   # Stop: the lease goes, and so does the tap.
   grep -q " $ipa " "$TART_NETWORK_DIR/dnsmasq.leases"
   nst stop a
@@ -245,6 +253,26 @@ outside_ns() {
   [ -z "$output" ]
   run fetch iso $ipp 8081
   [ -z "$output" ]
+  # A DNAT rule of the host's own (docker -p style) to a blocked address is
+  # no way around the rules.
+  ip netns exec "$NS" nft -f - <<'NFT'
+table ip hostdnat {
+  chain pre {
+    type nat hook prerouting priority dstnat;
+    tcp dport 9090 dnat to 10.98.0.2:8000
+  }
+}
+NFT
+  [ "$(fetch peer 192.168.64.1 9090)" = outside ]
+  run fetch iso 192.168.64.1 9090
+  [ -z "$output" ]
+  ip netns exec "$NS" nft delete table ip hostdnat
+  # Claiming the peer's address with gratuitous ARP does not move the host's
+  # neighbour entry.
+  local isomac
+  isomac=$(json_eval "$(cat "$TART_HOME/vms/iso/config.json")" 'd["macAddress"]')
+  tart exec iso /bin/sh -c "arping -c 2 -U -s $ipp -I eth0 $ipp >/dev/null 2>&1; true"
+  ! ip -n "$NS" neigh show "$ipp" | grep -qi "$isomac"
   # DNS on the gateway still works for it (dnsmasq answers its own name).
   tart exec iso /bin/sh -c 'nslookup localhost 192.168.64.1 | grep -q 127.0.0.1'
   # Exposed: host port 8080 reaches the guest's port 80, from the host and from outside.
