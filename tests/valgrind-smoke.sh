@@ -37,6 +37,7 @@ R=127.0.0.1:$port
 
 # A small disk keeps valgrind's pass over it short: 24 MiB, some data.
 truncate -s 24M "$work/small.raw"
+echo "hostname: x" >"$work/not-user-data.txt"
 head -c 3000000 /dev/urandom | dd of="$work/small.raw" bs=1M seek=2 conv=notrunc status=none
 yes "valgrind smoke text" | head -c 2000000 | dd of="$work/small.raw" bs=1M seek=20 conv=notrunc status=none
 export TART_HOME="$work/home" TART_NO_AUTO_PRUNE=1 TART_RETRY_DELAY_MS=10
@@ -86,7 +87,7 @@ cases=(
   "0|--generate-completion-script fish"
   "64|--generate-completion-script"
   "64|run a --net-softnet --net-host"
-  "64|run a --net-user --cloud-init $work/small.raw"
+  "64|run a --net-user --cloud-init $work/not-user-data.txt"
 )
 export TART_NETWORK_DIR="$work/net"
 if [ "$(id -u)" -eq 0 ] && ip netns add "tart-vg-$$" 2>/dev/null; then

@@ -169,8 +169,16 @@ static int suspend_vm(struct supervisor *s, tart_error_t *err)
    * cwd) writes the stream.  Written to a temporary name so that a crash
    * half-way never leaves a state file that looks complete. */
   json_t *args = json_pack("{s:s}", "uri", "exec:cat > " VM_FILE_STATE ".partial");
-  if (qmp_execute(s->qmp, "migrate", args, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0)
-    return -1;
+  if (qmp_execute(s->qmp, "migrate", args, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0) {
+    /* QEMU's 9p device cannot save its state while the guest has it
+     * mounted: say what to do about it. */
+    if (strstr((*err)->msg, "VirtFS"))
+      return tart_error_make(
+          err, 0,
+          "Failed to suspend the VM: a --dir share is mounted in the guest, and QEMU cannot save "
+          "a VM with a mounted 9p share; unmount it in the guest first");
+    return tart_error_wrap(err, "Failed to suspend the VM");
+  }
   for (;;) {
     json_t *ret = NULL;
     if (qmp_execute(s->qmp, "query-migrate", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, err) < 0)
@@ -235,6 +243,9 @@ static int handle_signal(struct supervisor *s, int sig, tart_error_t *err)
       qmp_execute(s->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, &e);
       tart_error_release(&e);
       fprintf(stderr, "tart: error: %s\n", (*err)->msg);
+      /* `tart suspend` waits for this answer (or for us to stop). */
+      _cleanup_free_ char *path = xasprintf("%s/%s/%s", s->dir, VM_LOGS_DIR, VM_SUSPEND_ERROR);
+      write_file_atomic(path, (*err)->msg, strlen((*err)->msg), 0600, NULL);
       tart_error_release(err);
     }
     return 0;

@@ -21,13 +21,14 @@
 #include "storage/home.h"
 #include "util/error.h"
 
-#define VM_QMP_SOCKET     "qmp.sock"
-#define VM_QGA_SOCKET     "qga.sock"
-#define VM_MONITOR_SOCKET "monitor.sock" /* QMP for other programs (screendump, debugging) */
+#define VM_QMP_SOCKET      "qmp.sock"
+#define VM_QGA_SOCKET      "qga.sock"
+#define VM_MONITOR_SOCKET  "monitor.sock"   /* QMP for other programs (screendump, debugging) */
 #define VM_CLOUD_INIT_SEED "cloud-init.iso" /* run --cloud-init: the NoCloud seed */
-#define VM_NET_STATE      "net.json"     /* while running: the network mode, for `tart ip` */
-#define VM_RUN_LOG        "run.log"      /* under logs/: our own output after --detach */
-#define VM_LOGS_DIR       "logs"
+#define VM_SUSPEND_ERROR   "suspend.error"  /* under logs/: why the last suspend request failed */
+#define VM_NET_STATE       "net.json"       /* while running: the network mode, for `tart ip` */
+#define VM_RUN_LOG         "run.log"        /* under logs/: our own output after --detach */
+#define VM_LOGS_DIR        "logs"
 
 struct run_opts {
   enum qemu_display display;
