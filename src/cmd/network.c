@@ -4,14 +4,17 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "net/network.h"
 #include "util/fs.h"
 #include "util/util.h"
+#include "util/process.h"
+#include "util/log.h"
 
-#define BRIDGE_CONF "/etc/qemu/bridge.conf"
+#define BRIDGE_CONF NET_BRIDGE_CONF
 
 const char cmd_network_help[] =
     "OVERVIEW: Manage the NAT network VMs use by default\n"
@@ -34,8 +37,8 @@ const char cmd_network_help[] =
     "                          network is up, apply them now\n"
     "\n"
     "OPTIONS:\n"
-    "  --allow-users           Also allow " NET_BRIDGE " in " BRIDGE_CONF " so that users\n"
-    "                          other than root can run VMs on it (qemu-bridge-helper)\n"
+    "  --allow-users           Let users other than root run VMs on it: allow " NET_BRIDGE "\n"
+    "                          in " BRIDGE_CONF " and make qemu-bridge-helper setuid root\n"
     "  --format <format>       text or json (default: text)\n"
     "  --address <ip>          Gateway address; the subnet follows (default " NET_DEFAULT_ADDRESS ")\n"
     "  --mask <mask>           Network mask (default " NET_DEFAULT_MASK ")\n"
@@ -58,8 +61,33 @@ static bool bridge_conf_allows(void)
   return false;
 }
 
+/* qemu-bridge-helper must run as root to make taps: Debian installs it
+ * without the setuid bit.  dpkg-statoverride keeps the bit across package
+ * upgrades; without dpkg, chmod. */
+static int privilege_helper(tart_error_t *err)
+{
+  struct stat st;
+  if (stat(NET_BRIDGE_HELPER, &st) < 0)
+    return tart_error_make(err, errno, "cannot find %s (package qemu-system-common)", NET_BRIDGE_HELPER);
+  if (st.st_uid == 0 && (st.st_mode & S_ISUID))
+    return 0;
+  const char *argv[] = {"dpkg-statoverride", "--update", "--add", "root", "root", "4755",
+                        NET_BRIDGE_HELPER,   NULL};
+  tart_error_t e = NULL;
+  if (process_run(argv, NULL, &e) < 0) {
+    log_debug("%s; using chmod", e->msg);
+    tart_error_release(&e);
+    if (chown(NET_BRIDGE_HELPER, 0, 0) < 0 || chmod(NET_BRIDGE_HELPER, 04755) < 0)
+      return tart_error_make(err, errno, "cannot make %s setuid root", NET_BRIDGE_HELPER);
+  }
+  printf("made %s setuid root, so that it can attach users' VMs\n", NET_BRIDGE_HELPER);
+  return 0;
+}
+
 static int allow_users(tart_error_t *err)
 {
+  if (privilege_helper(err) < 0)
+    return -1;
   if (bridge_conf_allows())
     return 0;
   _cleanup_free_ char *text = NULL;

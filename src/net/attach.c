@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "net/link.h"
@@ -14,9 +15,8 @@
 #include "util/log.h"
 #include "util/util.h"
 
-#define TAP_TEMPLATE  "tarttap%d"
-#define BRIDGE_CONF   "/etc/qemu/bridge.conf"
-#define BRIDGE_HELPER "/usr/lib/qemu/qemu-bridge-helper"
+#define TAP_TEMPLATE "tarttap%d"
+#define BRIDGE_CONF  "/etc/qemu/bridge.conf"
 
 static const char *const mode_names[] = {
     [NET_MODE_NAT] = "nat",         [NET_MODE_USER] = "user", [NET_MODE_BRIDGED] = "bridged",
@@ -56,6 +56,16 @@ int net_mode_pick(bool user, size_t n_bridged, bool softnet, bool host, enum net
          : host      ? NET_MODE_HOST
                      : NET_MODE_NAT;
   return 0;
+}
+
+/* qemu-bridge-helper needs root to make the tap: Debian installs it
+ * without the setuid bit (`tart network up --allow-users` sets it, as
+ * dpkg-statoverride does). */
+static bool helper_privileged(void)
+{
+  struct stat st;
+  return stat(NET_BRIDGE_HELPER, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
+         (st.st_mode & S_ISUID) && (st.st_mode & S_IXOTH);
 }
 
 static bool bridge_conf_allows(const char *bridge)
@@ -155,13 +165,20 @@ int net_attach(const struct net_request *r, const struct mac_addr *mac, struct n
                              "--net-%s needs root (it changes the host's network): run tart with sudo",
                              net_mode_name(r->mode));
     /* A user: qemu-bridge-helper (setuid) attaches us, if allowed. */
-    if (!link_exists(NET_BRIDGE) || !bridge_conf_allows(NET_BRIDGE) || access(BRIDGE_HELPER, X_OK) < 0)
+    if (!link_exists(NET_BRIDGE) || !bridge_conf_allows(NET_BRIDGE) || !helper_privileged())
       return tart_error_kind(
           err, EPERM,
           "the NAT network needs root: run `sudo tart network up --allow-users` (which allows %s "
-          "in %s), or use --net-user",
+          "in %s for qemu-bridge-helper), or use --net-user",
           NET_BRIDGE, BRIDGE_CONF);
+    /* The helper keeps only CAP_NET_ADMIN, so the user must be able to
+     * open /dev/net/tun itself (mode 0666 on a standard system). */
+    if (access("/dev/net/tun", R_OK | W_OK) < 0)
+      return tart_error_kind(err, EACCES,
+                             "qemu-bridge-helper cannot open /dev/net/tun as you: make it usable by users "
+                             "(`sudo chmod 0666 /dev/net/tun`, the usual mode), or use --net-user");
     a->helper_bridge = NET_BRIDGE;
+    a->helper = NET_BRIDGE_HELPER;
     return 0;
   }
 

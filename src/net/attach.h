@@ -57,6 +57,7 @@ struct net_attachment {
   char ifnames[NET_MAX_NICS][IFNAMSIZ];
   bool macvtap[NET_MAX_NICS]; /* delete on detach */
   const char *helper_bridge;  /* NAT as a user: -netdev bridge,br= */
+  const char *helper;         /* ... with this qemu-bridge-helper */
   bool firewall;              /* SOFTNET/HOST: tables tart_<tap> loaded */
   struct fw_vm fw;            /* SOFTNET/HOST; fw.have_ip: the rules name the lease */
   int lock_fd;                /* the network's lock while attaching, else -1 */

@@ -30,6 +30,8 @@
 #define NET_DEFAULT_MASK       "255.255.255.0"
 #define NET_DEFAULT_LEASE_TIME 600 /* seconds: a /24 never runs out (FAQ) */
 #define NET_DEFAULT_DIR        "/var/lib/tart/network"
+#define NET_BRIDGE_HELPER      "/usr/lib/qemu/qemu-bridge-helper"
+#define NET_BRIDGE_CONF        "/etc/qemu/bridge.conf"
 #define NET_MACVTAP_PREFIX     "tmv" /* tmv<pid><letter>: a run's macvtaps */
 #define NET_MAX_NICS_PER_VM    8
 

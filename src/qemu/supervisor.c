@@ -481,6 +481,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       .more_tap_fds = na.n > 1 ? na.fds + 1 : NULL,
       .n_more_tap_fds = na.n > 1 ? na.n - 1 : 0,
       .bridge = na.helper_bridge,
+      .bridge_helper = na.helper,
       .forwards = o->forwards,
       .n_forwards = o->n_forwards,
       .extra_disks = o->disks,

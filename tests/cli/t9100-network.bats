@@ -372,11 +372,56 @@ NFT
   run --separate-stderr ip netns exec "$NS" setpriv --reuid=nobody --regid=nogroup --clear-groups \
     env TART_HOME="$TART_HOME" HOME="$HOME" "$TART" run vm --no-graphics
   [ "$status" -eq 1 ]
-  [ "$stderr" = "tart: error: the NAT network needs root: run \`sudo tart network up --allow-users\` (which allows tart0 in /etc/qemu/bridge.conf), or use --net-user" ] || {
+  [ "$stderr" = "tart: error: the NAT network needs root: run \`sudo tart network up --allow-users\` (which allows tart0 in /etc/qemu/bridge.conf for qemu-bridge-helper), or use --net-user" ] || {
     echo "$stderr" >&2
     false
   }
   [ ! -e "$TART_HOME/vms/vm/net.json" ]
+}
+
+@test "a user allowed in bridge.conf runs on the NAT network through a setuid qemu-bridge-helper" {
+  # `network up --allow-users` on a copy of the helper and an empty
+  # /etc/qemu, seen only in a mount namespace of the test's (the host's files
+  # and dpkg's database stay as they are: a failing dpkg-statoverride makes
+  # it fall back to chmod).
+  cp /usr/lib/qemu/qemu-bridge-helper "$BATS_TEST_TMPDIR/helper"
+  chmod 0755 "$BATS_TEST_TMPDIR/helper"
+  mkdir -p "$BATS_TEST_TMPDIR/etc-qemu" "$BATS_TEST_TMPDIR/fakebin"
+  printf '#!/bin/sh\nexit 2\n' >"$BATS_TEST_TMPDIR/fakebin/dpkg-statoverride"
+  chmod +x "$BATS_TEST_TMPDIR/fakebin/dpkg-statoverride"
+  run ip netns exec "$NS" unshare -m sh -c "
+    mount --bind '$BATS_TEST_TMPDIR/helper' /usr/lib/qemu/qemu-bridge-helper &&
+    mount --bind '$BATS_TEST_TMPDIR/etc-qemu' /etc/qemu &&
+    PATH='$BATS_TEST_TMPDIR/fakebin':\$PATH exec '$TART' network up --allow-users"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"made /usr/lib/qemu/qemu-bridge-helper setuid root"* ]]
+  [[ "$output" == *"allowed tart0 in /etc/qemu/bridge.conf"* ]]
+  [ "$(stat -c %a "$BATS_TEST_TMPDIR/helper")" = 4755 ]
+  grep -qx 'allow tart0' "$BATS_TEST_TMPDIR/etc-qemu/bridge.conf"
+  # The helper opens /dev/net/tun as the user: 0666 on a standard system,
+  # maybe not in a container; a node of our own with that mode stands in.
+  mknod -m 666 "$BATS_TEST_TMPDIR/tun" c 10 200
+  make_guest vm
+  chown -R nobody "$TART_HOME" "$HOME"
+  local d=$BATS_TEST_TMPDIR
+  while [ "$d" != / ]; do
+    chmod o+x "$d"
+    d=$(dirname "$d")
+  done
+  ip netns exec "$NS" unshare -m sh -c "
+    mount --bind '$BATS_TEST_TMPDIR/helper' /usr/lib/qemu/qemu-bridge-helper &&
+    mount --bind '$BATS_TEST_TMPDIR/etc-qemu' /etc/qemu &&
+    mount --bind '$BATS_TEST_TMPDIR/tun' /dev/net/tun &&
+    exec setpriv --reuid=nobody --regid=nogroup --clear-groups \
+      env TART_HOME='$TART_HOME' HOME='$HOME' '$TART' run vm --no-graphics" >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PIDS+=($!)
+  ready vm
+  [ "$(ps -o user= -p "$(pgrep -f 'guest=tart-vm' | head -1)")" = nobody ]
+  run nst ip vm --wait 30
+  [ "$status" -eq 0 ]
+  [[ "$output" == 192.168.64.* ]]
+  [ "$(ip -n "$NS" -o link show master tart0 | wc -l)" -eq 1 ]
+  nst stop vm
 }
 
 @test "bridged: a tap on an existing bridge gets its lease from that bridge's DHCP server" {
