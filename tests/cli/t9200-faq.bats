@@ -16,6 +16,10 @@ faq_commands() {
     grep -E '^tart ' || true
 }
 
+teardown() {
+  [ -n "${FAQ_NS:-}" ] && ip netns del "$FAQ_NS" 2>/dev/null || true
+}
+
 @test "the FAQ shows tart commands" {
   [ "$(faq_commands | wc -l)" -ge 8 ]
 }
@@ -49,6 +53,7 @@ faq_commands() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (network namespace)"
   local ns="tart-faq$$"
   ip netns add "$ns"
+  FAQ_NS=$ns
   export TART_NETWORK_DIR="$BATS_TEST_TMPDIR/net"
   make_vm base
   make_vm vm
