@@ -14,8 +14,6 @@
 #include "util/process.h"
 #include "util/log.h"
 
-#define BRIDGE_CONF NET_BRIDGE_CONF
-
 const char cmd_network_help[] =
     "OVERVIEW: Manage the NAT network VMs use by default\n"
     "\n"
@@ -38,28 +36,12 @@ const char cmd_network_help[] =
     "\n"
     "OPTIONS:\n"
     "  --allow-users           Let users other than root run VMs on it: allow " NET_BRIDGE "\n"
-    "                          in " BRIDGE_CONF " and make qemu-bridge-helper setuid root\n"
+    "                          in " NET_BRIDGE_CONF " and make qemu-bridge-helper setuid root\n"
     "  --format <format>       text or json (default: text)\n"
     "  --address <ip>          Gateway address; the subnet follows (default " NET_DEFAULT_ADDRESS ")\n"
     "  --mask <mask>           Network mask (default " NET_DEFAULT_MASK ")\n"
     "  --lease-time <seconds>  DHCP lease time (default 600)\n"
     "  -h, --help              Show help information.\n";
-
-/* Does bridge.conf let qemu-bridge-helper use our bridge? */
-static bool bridge_conf_allows(void)
-{
-  _cleanup_free_ char *text = NULL;
-  size_t len = 0;
-  if (read_file(BRIDGE_CONF, 1 << 20, &text, &len, NULL) < 0)
-    return false;
-  for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-    char word[16], what[64];
-    if (sscanf(line, " %15s %63s", word, what) == 2 && !strcmp(word, "allow") &&
-        (!strcmp(what, NET_BRIDGE) || !strcmp(what, "all")))
-      return true;
-  }
-  return false;
-}
 
 /* qemu-bridge-helper must run as root to make taps: Debian installs it
  * without the setuid bit.  dpkg-statoverride keeps the bit across package
@@ -88,12 +70,12 @@ static int allow_users(tart_error_t *err)
 {
   if (privilege_helper(err) < 0)
     return -1;
-  if (bridge_conf_allows())
+  if (net_bridge_conf_allows())
     return 0;
   _cleanup_free_ char *text = NULL;
   size_t len = 0;
   tart_error_t e = NULL;
-  if (read_file(BRIDGE_CONF, 1 << 20, &text, &len, &e) < 0) {
+  if (read_file(NET_BRIDGE_CONF, 1 << 20, &text, &len, &e) < 0) {
     if (e->errnum != ENOENT) {
       *err = e;
       return -1;
@@ -106,9 +88,9 @@ static int allow_users(tart_error_t *err)
       xasprintf("%s%s# tart: let qemu-bridge-helper attach VMs to the NAT network\nallow %s\n", text,
                 len && text[len - 1] != '\n' ? "\n" : "", NET_BRIDGE);
   if (mkdir_p("/etc/qemu", 0755, err) < 0 ||
-      write_file_atomic(BRIDGE_CONF, next, strlen(next), 0644, err) < 0)
+      write_file_atomic(NET_BRIDGE_CONF, next, strlen(next), 0644, err) < 0)
     return -1;
-  printf("allowed %s in %s\n", NET_BRIDGE, BRIDGE_CONF);
+  printf("allowed %s in %s\n", NET_BRIDGE, NET_BRIDGE_CONF);
   return 0;
 }
 
@@ -223,7 +205,7 @@ int cmd_network(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     char a[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &s.address, a, sizeof(a));
     printf("NAT network %s is up: gateway %s/%u\n", NET_BRIDGE, a, net_prefix(s.mask));
-    if (!bridge_conf_allows())
+    if (!net_bridge_conf_allows())
       printf("Only root can run VMs on it; `sudo tart network up --allow-users` lets other users too\n");
     return 0;
   }

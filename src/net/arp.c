@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "net/fields.h"
+
 /* IP address, HW type, Flags, HW address, Mask, Device. */
 enum { ARP_FIELDS = 6 };
 
@@ -12,39 +14,6 @@ enum {
   ARP_HWTYPE_ETHER = 0x1,  /* ARPHRD_ETHER */
   ARP_FLAG_COMPLETE = 0x2, /* ATF_COM */
 };
-
-/* The content of the line starting at `line`, without its "\n" or "\r\n";
- * *next is where the following line starts (end after the last one). */
-static const char *line_end(const char *line, const char *end, const char **next)
-{
-  const char *nl = memchr(line, '\n', (size_t)(end - line));
-  const char *e = nl != NULL ? nl : end;
-  *next = nl != NULL ? nl + 1 : end;
-  if (e > line && e[-1] == '\r')
-    e--;
-  return e;
-}
-
-/* Split [p, end) into blank-separated fields, storing at most max of them.
- * Returns the number of fields, or max + 1 as soon as there are more. */
-static size_t split_fields(const char *p, const char *end, const char **f, size_t *flen, size_t max)
-{
-  size_t n = 0;
-  for (;;) {
-    while (p < end && (*p == ' ' || *p == '\t'))
-      p++;
-    if (p == end)
-      return n;
-    if (n == max)
-      return max + 1;
-    const char *s = p;
-    while (p < end && *p != ' ' && *p != '\t')
-      p++;
-    f[n] = s;
-    flen[n] = (size_t)(p - s);
-    n++;
-  }
-}
 
 static int hex_value(char c)
 {
@@ -74,30 +43,6 @@ static bool parse_hex_field(const char *s, size_t n, uint32_t *out)
   return true;
 }
 
-/* mac_parse and inet_pton want C strings: copy the field into a buffer just
- * large enough for the longest valid form, so a longer field is rejected
- * without being copied.  The caller has ruled out NUL bytes, which would
- * otherwise hide trailing garbage from them. */
-static bool parse_mac_field(const char *s, size_t n, struct mac_addr *out)
-{
-  char buf[18]; /* "xx:xx:xx:xx:xx:xx" */
-  if (n >= sizeof(buf))
-    return false;
-  memcpy(buf, s, n);
-  buf[n] = '\0';
-  return mac_parse(buf, out) == 0;
-}
-
-static bool parse_ipv4_field(const char *s, size_t n, struct in_addr *out)
-{
-  char buf[INET_ADDRSTRLEN];
-  if (n >= sizeof(buf))
-    return false;
-  memcpy(buf, s, n);
-  buf[n] = '\0';
-  return inet_pton(AF_INET, buf, out) == 1;
-}
-
 int arp_lookup(const char *text, size_t len, const struct mac_addr *mac, const char *device,
                struct in_addr *ip)
 {
@@ -107,7 +52,7 @@ int arp_lookup(const char *text, size_t len, const struct mac_addr *mac, const c
     return 0;
   const char *end = text + len;
   for (const char *line = text, *next; line < end; line = next) {
-    const char *lend = line_end(line, end, &next);
+    const char *lend = fields_line_end(line, end, &next);
     const char *f[ARP_FIELDS];
     size_t flen[ARP_FIELDS];
     uint32_t hwtype, flags;
@@ -118,7 +63,7 @@ int arp_lookup(const char *text, size_t len, const struct mac_addr *mac, const c
     if (memchr(line, '\0', (size_t)(lend - line)) != NULL)
       continue;
     /* The header fails here (it has more fields) or on its first field. */
-    if (split_fields(line, lend, f, flen, ARP_FIELDS) != ARP_FIELDS)
+    if (fields_split(line, lend, f, flen, ARP_FIELDS) != ARP_FIELDS)
       continue;
     if (!parse_hex_field(f[1], flen[1], &hwtype) || hwtype != ARP_HWTYPE_ETHER)
       continue;
@@ -126,11 +71,11 @@ int arp_lookup(const char *text, size_t len, const struct mac_addr *mac, const c
      * show a zero MAC too and are not neighbours at all. */
     if (!parse_hex_field(f[2], flen[2], &flags) || (flags & ARP_FLAG_COMPLETE) == 0)
       continue;
-    if (!parse_mac_field(f[3], flen[3], &m) || !mac_equal(&m, mac))
+    if (!fields_mac(f[3], flen[3], &m) || !mac_equal(&m, mac))
       continue;
     if (device != NULL && (flen[5] != device_len || memcmp(f[5], device, device_len) != 0))
       continue;
-    if (!parse_ipv4_field(f[0], flen[0], &addr))
+    if (!fields_ipv4(f[0], flen[0], &addr))
       continue;
     *ip = addr;
     return 1;

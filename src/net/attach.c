@@ -16,7 +16,6 @@
 #include "util/util.h"
 
 #define TAP_TEMPLATE "tarttap%d"
-#define BRIDGE_CONF  "/etc/qemu/bridge.conf"
 
 static const char *const mode_names[] = {
     [NET_MODE_NAT] = "nat",         [NET_MODE_USER] = "user", [NET_MODE_BRIDGED] = "bridged",
@@ -66,21 +65,6 @@ static bool helper_privileged(void)
   struct stat st;
   return stat(NET_BRIDGE_HELPER, &st) == 0 && S_ISREG(st.st_mode) && st.st_uid == 0 &&
          (st.st_mode & S_ISUID) && (st.st_mode & S_IXOTH);
-}
-
-static bool bridge_conf_allows(const char *bridge)
-{
-  _cleanup_free_ char *text = NULL;
-  size_t len = 0;
-  if (read_file(BRIDGE_CONF, 1 << 20, &text, &len, NULL) < 0)
-    return false;
-  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-    char word[16], what[64];
-    if (sscanf(line, " %15s %63s", word, what) == 2 && !strcmp(word, "allow") &&
-        (!strcmp(what, bridge) || !strcmp(what, "all")))
-      return true;
-  }
-  return false;
 }
 
 static int open_tap_on(struct net_attachment *a, const char *bridge, bool isolated, tart_error_t *err)
@@ -165,12 +149,12 @@ int net_attach(const struct net_request *r, const struct mac_addr *mac, struct n
                              "--net-%s needs root (it changes the host's network): run tart with sudo",
                              net_mode_name(r->mode));
     /* A user: qemu-bridge-helper (setuid) attaches us, if allowed. */
-    if (!link_exists(NET_BRIDGE) || !bridge_conf_allows(NET_BRIDGE) || !helper_privileged())
+    if (!link_exists(NET_BRIDGE) || !net_bridge_conf_allows() || !helper_privileged())
       return tart_error_kind(
           err, EPERM,
           "the NAT network needs root: run `sudo tart network up --allow-users` (which allows %s "
           "in %s for qemu-bridge-helper), or use --net-user",
-          NET_BRIDGE, BRIDGE_CONF);
+          NET_BRIDGE, NET_BRIDGE_CONF);
     /* The helper keeps only CAP_NET_ADMIN, so the user must be able to
      * open /dev/net/tun itself (mode 0666 on a standard system). */
     if (access("/dev/net/tun", R_OK | W_OK) < 0)

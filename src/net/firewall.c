@@ -4,18 +4,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "util/log.h"
+#include "util/process.h"
 #include "util/util.h"
-
-extern char **environ;
 
 /* ---- helpers ---------------------------------------------------------- */
 
@@ -540,8 +537,6 @@ int fw_parse_expose(const char *s, struct fw_expose **out, size_t *n, tart_error
 
 /* ---- running nft ------------------------------------------------------ */
 
-#define CAPTURE_MAX (1024 * 1024)
-
 /* PATH first, as process_run does; /usr/sbin is not in the PATH of ordinary
  * users on Debian, where nft lives. */
 static char *nft_path(void)
@@ -567,158 +562,20 @@ static char *nft_path(void)
   return NULL;
 }
 
-struct capture {
-  char *data;
-  size_t len;
-};
-
-static void capture_append(struct capture *c, const char *p, size_t n)
-{
-  if (c->len + n > CAPTURE_MAX)
-    n = CAPTURE_MAX - c->len;
-  if (n == 0)
-    return;
-  c->data = xrealloc(c->data, c->len + n + 1);
-  memcpy(c->data + c->len, p, n);
-  c->len += n;
-  c->data[c->len] = '\0';
-}
-
-/* Run nft with args (after argv[0]) and input on stdin.  Returns -1 with an
- * error only when nft could not be started; otherwise 0 with *status from
- * waitpid and the captured output (NUL-terminated, possibly empty). */
-static int nft_run(const char *const args[], const char *input, int *status, char **out, char **errout,
-                   tart_error_t *err)
+/* Run nft with args (after argv[0]) and input on its stdin (NULL: none);
+ * stdout in *out (may be NULL).  Failures: "nft failed: <first stderr line>". */
+static int nft_run(const char *const args[], const char *input, char **out, tart_error_t *err)
 {
   _cleanup_free_ char *nft = nft_path();
   if (nft == NULL)
     return tart_error_make(err, ENOENT, "cannot run nft: not found in PATH or /usr/sbin");
-
   const char *argv[8];
   size_t argc = 0;
   argv[argc++] = nft;
   for (size_t i = 0; args[i] != NULL && argc < ARRAY_SIZE(argv) - 1; i++)
     argv[argc++] = args[i];
   argv[argc] = NULL;
-
-  if (log_debug_enabled())
-    log_debug("exec: %s %s%s", nft, args[0] ? args[0] : "", input ? " (script on stdin)" : "");
-
-  /* The script goes through a memory file rather than a pipe, so that
-   * writing it cannot block on nft not reading while we wait for output. */
-  _cleanup_close_ int in = memfd_create("nft-script", MFD_CLOEXEC);
-  if (in < 0)
-    return tart_error_make(err, errno, "cannot run nft");
-  if (input != NULL) {
-    size_t left = strlen(input);
-    const char *p = input;
-    while (left > 0) {
-      ssize_t w = write(in, p, left);
-      if (w < 0 && errno == EINTR)
-        continue;
-      if (w < 0)
-        return tart_error_make(err, errno, "cannot run nft");
-      p += w;
-      left -= (size_t)w;
-    }
-    if (lseek(in, 0, SEEK_SET) < 0)
-      return tart_error_make(err, errno, "cannot run nft");
-  }
-
-  int opipe[2] = {-1, -1}, epipe[2] = {-1, -1};
-  if (pipe2(opipe, O_CLOEXEC) < 0 || pipe2(epipe, O_CLOEXEC) < 0) {
-    int e = errno;
-    for (int i = 0; i < 2; i++) {
-      if (opipe[i] >= 0)
-        close(opipe[i]);
-      if (epipe[i] >= 0)
-        close(epipe[i]);
-    }
-    return tart_error_make(err, e, "cannot run nft");
-  }
-
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_adddup2(&fa, in, 0);
-  posix_spawn_file_actions_adddup2(&fa, opipe[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, epipe[1], 2);
-  pid_t pid;
-  int r = posix_spawn(&pid, nft, &fa, NULL, (char *const *)argv, environ);
-  posix_spawn_file_actions_destroy(&fa);
-  close(opipe[1]);
-  close(epipe[1]);
-  if (r != 0) {
-    close(opipe[0]);
-    close(epipe[0]);
-    return tart_error_make(err, r, "cannot run %s", nft);
-  }
-
-  struct capture cap[2] = {{0}, {0}};
-  struct pollfd pfd[2] = {{.fd = opipe[0], .events = POLLIN}, {.fd = epipe[0], .events = POLLIN}};
-  int open_fds = 2;
-  while (open_fds > 0) {
-    if (poll(pfd, 2, -1) < 0) {
-      if (errno == EINTR)
-        continue;
-      break;
-    }
-    for (int i = 0; i < 2; i++) {
-      if (pfd[i].fd < 0 || !(pfd[i].revents & (POLLIN | POLLHUP | POLLERR)))
-        continue;
-      char chunk[8192];
-      ssize_t got = read(pfd[i].fd, chunk, sizeof(chunk));
-      if (got < 0 && errno == EINTR)
-        continue;
-      if (got <= 0) {
-        close(pfd[i].fd);
-        pfd[i].fd = -1;
-        open_fds--;
-        continue;
-      }
-      capture_append(&cap[i], chunk, (size_t)got);
-    }
-  }
-  for (int i = 0; i < 2; i++)
-    if (pfd[i].fd >= 0)
-      close(pfd[i].fd);
-
-  int st = 0;
-  while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-    ;
-  *status = st;
-  *out = cap[0].data ? cap[0].data : xstrdup("");
-  *errout = cap[1].data ? cap[1].data : xstrdup("");
-  return 0;
-}
-
-static void first_line(const char *s, char *out, size_t n)
-{
-  out[0] = '\0';
-  while (*s) {
-    size_t l = strcspn(s, "\n");
-    const char *p = s;
-    while (p < s + l && is_blank(*p))
-      p++;
-    if (p < s + l) {
-      snprintf(out, n, "%.*s", (int)(s + l - p), p);
-      return;
-    }
-    s += l + (s[l] == '\n');
-  }
-}
-
-/* 0 on exit status 0, else -1 with "nft failed: ...". */
-static int nft_status(int status, const char *errout, tart_error_t *err)
-{
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-    return 0;
-  char line[512];
-  first_line(errout, line, sizeof(line));
-  if (line[0])
-    return tart_error_make(err, 0, "nft failed: %s", line);
-  if (WIFSIGNALED(status))
-    return tart_error_make(err, 0, "nft was killed by signal %d", WTERMSIG(status));
-  return tart_error_make(err, 0, "nft failed with exit status %d", WEXITSTATUS(status));
+  return process_run_input(argv, input, input ? strlen(input) : 0, out, err);
 }
 
 int fw_apply(const char *script, bool ignore_missing, tart_error_t *err)
@@ -726,15 +583,17 @@ int fw_apply(const char *script, bool ignore_missing, tart_error_t *err)
   if (script == NULL)
     return tart_error_make(err, EINVAL, "no firewall rules to apply (invalid interface name or prefix)");
   static const char *const args[] = {"-f", "-", NULL};
-  int status;
-  _cleanup_free_ char *out = NULL;
-  _cleanup_free_ char *errout = NULL;
-  if (nft_run(args, script, &status, &out, &errout, err) < 0)
-    return -1;
-  if (WIFEXITED(status) && WEXITSTATUS(status) != 0 && ignore_missing &&
-      strstr(errout, "No such file or directory") != NULL)
+  tart_error_t e = NULL;
+  if (nft_run(args, script, NULL, &e) == 0)
     return 0;
-  return nft_status(status, errout, err);
+  /* Deleting what is not there: nft's first line says so. */
+  if (ignore_missing && strstr(e->msg, "No such file or directory") != NULL) {
+    tart_error_release(&e);
+    return 0;
+  }
+  tart_error_release(err);
+  *err = e;
+  return -1;
 }
 
 void fw_taps_free(char **taps, size_t n)
@@ -747,10 +606,8 @@ void fw_taps_free(char **taps, size_t n)
 int fw_list_vm_tables(char ***taps, size_t *n, tart_error_t *err)
 {
   static const char *const args[] = {"list", "tables", NULL};
-  int status;
   _cleanup_free_ char *out = NULL;
-  _cleanup_free_ char *errout = NULL;
-  if (nft_run(args, NULL, &status, &out, &errout, err) < 0 || nft_status(status, errout, err) < 0)
+  if (nft_run(args, NULL, &out, err) < 0)
     return -1;
 
   char **list = NULL;

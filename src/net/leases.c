@@ -4,44 +4,11 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "net/fields.h"
 #include "util/util.h"
 
 /* expiry, MAC, IP, hostname, client id. */
 enum { LEASE_FIELDS = 5 };
-
-/* The content of the line starting at `line`, without its "\n" or "\r\n";
- * *next is where the following line starts (end after the last one). */
-static const char *line_end(const char *line, const char *end, const char **next)
-{
-  const char *nl = memchr(line, '\n', (size_t)(end - line));
-  const char *e = nl != NULL ? nl : end;
-  *next = nl != NULL ? nl + 1 : end;
-  if (e > line && e[-1] == '\r')
-    e--;
-  return e;
-}
-
-/* Split [p, end) into blank-separated fields, storing at most max of them.
- * Returns the number of fields, or max + 1 as soon as there are more, so
- * that a line of a million fields costs no more than reading it once. */
-static size_t split_fields(const char *p, const char *end, const char **f, size_t *flen, size_t max)
-{
-  size_t n = 0;
-  for (;;) {
-    while (p < end && (*p == ' ' || *p == '\t'))
-      p++;
-    if (p == end)
-      return n;
-    if (n == max)
-      return max + 1;
-    const char *s = p;
-    while (p < end && *p != ' ' && *p != '\t')
-      p++;
-    f[n] = s;
-    flen[n] = (size_t)(p - s);
-    n++;
-  }
-}
 
 /* Digits only (no sign, no spaces), no overflow. */
 static bool parse_expiry(const char *s, size_t n, int64_t *out)
@@ -61,32 +28,6 @@ static bool parse_expiry(const char *s, size_t n, int64_t *out)
   return true;
 }
 
-/* mac_parse and inet_pton want C strings: copy the field into a buffer just
- * large enough for the longest valid form, so a longer field is rejected
- * without being copied.  The caller has ruled out NUL bytes, which would
- * otherwise hide trailing garbage from them. */
-static bool parse_mac_field(const char *s, size_t n, struct mac_addr *out)
-{
-  char buf[18]; /* "xx:xx:xx:xx:xx:xx" */
-  if (n >= sizeof(buf))
-    return false;
-  memcpy(buf, s, n);
-  buf[n] = '\0';
-  return mac_parse(buf, out) == 0;
-}
-
-static bool parse_ipv4_field(const char *s, size_t n, struct in_addr *out)
-{
-  char buf[INET_ADDRSTRLEN];
-  if (n >= sizeof(buf))
-    return false;
-  memcpy(buf, s, n);
-  buf[n] = '\0';
-  /* inet_pton, unlike inet_aton, takes exactly four decimal parts without
-   * leading zeros: "10.1" or "010.0.0.1" are not leases dnsmasq writes. */
-  return inet_pton(AF_INET, buf, out) == 1;
-}
-
 /* One line (without its newline) as an IPv4 lease. */
 static bool parse_line(const char *line, const char *end, struct dhcp_lease *out)
 {
@@ -97,15 +38,15 @@ static bool parse_line(const char *line, const char *end, struct dhcp_lease *out
   if (memchr(line, '\0', (size_t)(end - line)) != NULL)
     return false;
   /* The "duid <hex>" line has two fields and fails here. */
-  if (split_fields(line, end, f, flen, LEASE_FIELDS) != LEASE_FIELDS)
+  if (fields_split(line, end, f, flen, LEASE_FIELDS) != LEASE_FIELDS)
     return false;
   /* IPv6 leases carry an IAID where the MAC is and an IPv6 address; the
    * address alone tells them apart (inet_pton would reject it anyway). */
   if (memchr(f[2], ':', flen[2]) != NULL)
     return false;
   struct dhcp_lease l;
-  if (!parse_expiry(f[0], flen[0], &l.expiry) || !parse_mac_field(f[1], flen[1], &l.mac) ||
-      !parse_ipv4_field(f[2], flen[2], &l.ip))
+  if (!parse_expiry(f[0], flen[0], &l.expiry) || !fields_mac(f[1], flen[1], &l.mac) ||
+      !fields_ipv4(f[2], flen[2], &l.ip))
     return false;
   /* The hostname is not used; "*" stands for none. */
   l.client_id[0] = '\0';
@@ -138,7 +79,7 @@ int leases_lookup(const char *text, size_t len, const struct mac_addr *mac, int6
     return 0;
   const char *end = text + len;
   for (const char *line = text, *next; line < end; line = next) {
-    const char *lend = line_end(line, end, &next);
+    const char *lend = fields_line_end(line, end, &next);
     struct dhcp_lease l;
     if (!parse_line(line, lend, &l) || !mac_equal(&l.mac, mac))
       continue;
@@ -165,7 +106,7 @@ int leases_parse(const char *text, size_t len, struct dhcp_lease **out, size_t *
   if (text != NULL && len > 0) {
     const char *end = text + len;
     for (const char *line = text, *next; line < end; line = next) {
-      const char *lend = line_end(line, end, &next);
+      const char *lend = fields_line_end(line, end, &next);
       struct dhcp_lease l;
       if (!parse_line(line, lend, &l))
         continue;

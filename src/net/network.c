@@ -508,6 +508,21 @@ void net_collect_leftovers(void)
   }
 }
 
+bool net_bridge_conf_allows(void)
+{
+  _cleanup_free_ char *text = NULL;
+  size_t len = 0;
+  if (read_file(NET_BRIDGE_CONF, 1 << 20, &text, &len, NULL) < 0)
+    return false;
+  for (char *save = NULL, *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+    char word[16], what[64];
+    if (sscanf(line, " %15s %63s", word, what) == 2 && !strcmp(word, "allow") &&
+        (!strcmp(what, NET_BRIDGE) || !strcmp(what, "all")))
+      return true;
+  }
+  return false;
+}
+
 bool net_bridge_has_ports(void)
 {
   struct link_info br;

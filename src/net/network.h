@@ -104,6 +104,10 @@ int net_lease_release(const char *dir, const struct mac_addr *mac, tart_error_t 
  * no longer exist, and macvtaps whose run is gone.  Call under net_lock. */
 void net_collect_leftovers(void);
 
+/* NET_BRIDGE_CONF lets qemu-bridge-helper use our bridge ("allow tart0"
+ * or "allow all"). */
+bool net_bridge_conf_allows(void);
+
 /* Some interface is a port of the NAT bridge (a VM is attached). */
 bool net_bridge_has_ports(void);
 

@@ -7,6 +7,7 @@
 #include <spawn.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -54,12 +55,39 @@ static void first_line(const char *s, char *out, size_t n)
 
 int process_run(const char *const argv[], char **out, tart_error_t *err)
 {
+  return process_run_input(argv, NULL, 0, out, err);
+}
+
+int process_run_input(const char *const argv[], const char *input, size_t input_len, char **out,
+                      tart_error_t *err)
+{
+  /* Messages name the program, not the path it was found at. */
+  const char *name = strrchr(argv[0], '/') ? strrchr(argv[0], '/') + 1 : argv[0];
   if (log_debug_enabled()) {
     char line[4096] = "";
     size_t len = 0;
     for (size_t i = 0; argv[i] && len < sizeof(line) - 1; i++)
       len += (size_t)snprintf(line + len, sizeof(line) - len, "%s%s", i ? " " : "", argv[i]);
     log_debug("exec: %s", line);
+  }
+
+  /* Input goes through a memory file rather than a pipe, so that writing
+   * it cannot block on a child that is not reading while we wait. */
+  _cleanup_close_ int in = -1;
+  if (input != NULL) {
+    in = memfd_create("process-input", MFD_CLOEXEC);
+    if (in < 0)
+      return tart_error_make(err, errno, "cannot run %s", name);
+    for (size_t done = 0; done < input_len;) {
+      ssize_t w = write(in, input + done, input_len - done);
+      if (w < 0 && errno == EINTR)
+        continue;
+      if (w < 0)
+        return tart_error_make(err, errno, "cannot run %s", name);
+      done += (size_t)w;
+    }
+    if (lseek(in, 0, SEEK_SET) < 0)
+      return tart_error_make(err, errno, "cannot run %s", name);
   }
 
   int opipe[2] = {-1, -1}, epipe[2] = {-1, -1};
@@ -71,12 +99,15 @@ int process_run(const char *const argv[], char **out, tart_error_t *err)
       if (epipe[i] >= 0)
         close(epipe[i]);
     }
-    return tart_error_make(err, e, "cannot run %s", argv[0]);
+    return tart_error_make(err, e, "cannot run %s", name);
   }
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  if (in >= 0)
+    posix_spawn_file_actions_adddup2(&fa, in, 0);
+  else
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
   posix_spawn_file_actions_adddup2(&fa, opipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, epipe[1], 2);
   pid_t pid;
@@ -87,7 +118,7 @@ int process_run(const char *const argv[], char **out, tart_error_t *err)
   if (r != 0) {
     close(opipe[0]);
     close(epipe[0]);
-    return tart_error_make(err, r, "cannot run %s", argv[0]);
+    return tart_error_make(err, r, "cannot run %s", name);
   }
 
   struct buf obuf = {0}, ebuf = {0};
@@ -128,11 +159,11 @@ int process_run(const char *const argv[], char **out, tart_error_t *err)
     char line[512];
     first_line(ebuf.data, line, sizeof(line));
     if (line[0])
-      tart_error_make(err, 0, "%s failed: %s", argv[0], line);
+      tart_error_make(err, 0, "%s failed: %s", name, line);
     else if (WIFSIGNALED(status))
-      tart_error_make(err, 0, "%s was killed by signal %d", argv[0], WTERMSIG(status));
+      tart_error_make(err, 0, "%s was killed by signal %d", name, WTERMSIG(status));
     else
-      tart_error_make(err, 0, "%s failed with exit status %d", argv[0], WEXITSTATUS(status));
+      tart_error_make(err, 0, "%s failed with exit status %d", name, WEXITSTATUS(status));
     ret = -1;
   }
   if (ret == 0 && out != NULL)

@@ -2,6 +2,8 @@
 #ifndef TART_UTIL_PROCESS_H
 #define TART_UTIL_PROCESS_H
 
+#include <stddef.h>
+
 #include "util/error.h"
 
 /* Run argv[0] (looked up in PATH) with argv, stdin from /dev/null, and wait.
@@ -10,5 +12,10 @@
  * the program fails.  Returns 0 on exit status 0; otherwise -1 with
  * "<argv[0]> failed: <first stderr line>" (or the exit status / signal). */
 int process_run(const char *const argv[], char **out, tart_error_t *err);
+
+/* The same with input_len bytes of input (NULL: /dev/null) on the child's
+ * stdin.  Error messages name the program by its base name. */
+int process_run_input(const char *const argv[], const char *input, size_t input_len, char **out,
+                      tart_error_t *err);
 
 #endif
