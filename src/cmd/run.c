@@ -29,7 +29,7 @@ const char cmd_run_help[] =
     "\n"
     "USAGE: tart run <name> [--no-graphics] [--vnc] [--serial] [--serial-path <path>]\n"
     "                [--detach] [--disk <path[:ro]> ...]\n"
-    "                [--dir <[name:]path[:ro][:tag=T]> ...] [--nested]\n"
+    "                [--dir <[name:]path[:ro][:tag=T]> ...] [--suspendable] [--nested]\n"
     "                [--net-bridged <iface> ... | --net-softnet | --net-host | --net-user]\n"
     "                [--net-user-forward <[addr:]host:guest[/tcp|/udp]> ...]\n"
     "\n"
@@ -48,9 +48,14 @@ const char cmd_run_help[] =
     "                          and writes its messages to <vm>/logs/run.log\n"
     "  --disk <path[:opts]>    Attach an extra disk (raw file, block device or nbd:// URL);\n"
     "                          opts: ro, sync=none|fsync|full, caching=automatic|cached|uncached\n"
-    "  --dir <spec>            Share a host directory with the guest (9p); the default tag\n"
-    "                          is com.apple.virtio-fs.automount:\n"
+    "  --dir <spec>            Share a host directory with the guest; the default tag is\n"
+    "                          com.apple.virtio-fs.automount.  As root with virtiofsd:\n"
+    "                          virtio-fs (mount -t virtiofs <tag> /mnt; named shares are\n"
+    "                          subdirectories); otherwise, or with --suspendable, 9p:\n"
     "                          mount -t 9p -o trans=virtio,version=9p2000.L <tag> /mnt\n"
+    "                          (TART_DIR_SHARING=9p|virtiofs picks one)\n"
+    "  --suspendable           Share --dir directories over 9p, whose state can be saved\n"
+    "                          by tart suspend (virtio-fs cannot be); any VM can suspend\n"
     "  --nested                Enable nested virtualization (needs KVM)\n"
     "  --cloud-init <file>     Give the guest this cloud-init user-data (a NoCloud seed\n"
     "                          disk labelled cidata, attached read-only)\n"
@@ -328,7 +333,9 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
                       "--rosetta is macOS-only; Linux hosts run x86_64 binaries natively or with binfmt");
       goto out;
     case OPT_SUSPENDABLE:
-      break; /* every Linux guest can be suspended here */
+      /* Every Linux guest can be suspended here; this picks 9p for --dir. */
+      o.suspendable = true;
+      break;
     }
   }
   if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)

@@ -183,11 +183,19 @@ static void quote(const char *s, char *out, size_t n)
 static void add_machine(struct vec *v, const struct qemu_opts *o)
 {
   bool arm = o->cfg->arch == VM_ARCH_ARM64;
+  /* vhost-user (virtiofsd) maps the guest's RAM: it must be shared memory. */
+  bool shared_ram = o->share_fs == QEMU_FS_VIRTIOFS && o->n_shares > 0;
   add(v, "-machine");
-  if (arm)
-    add(v, o->nested ? "virt,gic-version=max,virtualization=on" : "virt,gic-version=max");
-  else
-    add(v, "q35");
+  addf(v, "%s%s",
+       !arm       ? "q35"
+       : o->nested ? "virt,gic-version=max,virtualization=on"
+                   : "virt,gic-version=max",
+       shared_ram ? ",memory-backend=" QEMU_RAM_ID : "");
+  if (shared_ram) {
+    add(v, "-object");
+    addf(v, "memory-backend-memfd,id=" QEMU_RAM_ID ",size=%lluM,share=on",
+         (unsigned long long)((o->cfg->memory_size + MIB - 1) / MIB));
+  }
   add(v, "-accel");
   add(v, o->kvm ? "kvm" : "tcg");
   add(v, "-cpu");
@@ -462,19 +470,30 @@ static bool tag_chars_ok(const char *t)
   return true;
 }
 
-static int check_tag(const char *tag, tart_error_t *err)
+static int check_tag(const char *tag, enum qemu_fs fs, tart_error_t *err)
 {
   char q[128];
   quote(tag, q, sizeof(q));
+  size_t max = fs == QEMU_FS_VIRTIOFS ? QEMU_VIRTIOFS_TAG_MAX : QEMU_9P_TAG_MAX;
   if (*tag == '\0')
     return tart_error_exit(err, TART_EXIT_USAGE, 0, "directory share: empty mount tag");
   if (!tag_chars_ok(tag))
     return tart_error_exit(err, TART_EXIT_USAGE, 0,
                            "directory share: mount tag %s must be printable ASCII without spaces", q);
-  if (strlen(tag) > QEMU_9P_TAG_MAX)
+  if (strlen(tag) > max)
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "directory share: mount tag %s is %zu bytes long; %s allows %zu",
+                           q, strlen(tag), fs == QEMU_FS_VIRTIOFS ? "virtio-fs" : "9p", max);
+  return 0;
+}
+
+/* A virtio-fs share name becomes a directory entry in the export's root. */
+static int check_subdir_name(const char *name, tart_error_t *err)
+{
+  char q[128];
+  quote(name, q, sizeof(q));
+  if (!strcmp(name, ".") || !strcmp(name, "..") || strchr(name, '/') || strlen(name) > 255)
     return tart_error_exit(err, TART_EXIT_USAGE, 0,
-                           "directory share: mount tag %s is %zu bytes long; 9p allows %d", q, strlen(tag),
-                           QEMU_9P_TAG_MAX);
+                           "directory share: name %s cannot be a directory name in the guest", q);
   return 0;
 }
 
@@ -483,56 +502,140 @@ static const char *share_group_tag(const struct qemu_share *s)
   return s->tag ? s->tag : QEMU_SHARE_DEFAULT_TAG;
 }
 
+static bool share_named(const struct qemu_share *s)
+{
+  return s->name != NULL && *s->name != '\0';
+}
+
+void qemu_exports_free(struct qemu_export *e, size_t n)
+{
+  for (size_t i = 0; e && i < n; i++)
+    free(e[i].members);
+  free(e);
+}
+
+int qemu_share_exports(const struct qemu_share *shares, size_t n, enum qemu_fs fs, struct qemu_export **out,
+                       size_t *n_out, tart_error_t *err)
+{
+  *out = NULL;
+  *n_out = 0;
+  if (n == 0)
+    return 0;
+  struct qemu_export *ex = xcalloc(n, sizeof(*ex));
+  size_t nex = 0;
+  for (size_t i = 0; i < n; i++) {
+    const struct qemu_share *s = &shares[i];
+    if (s->path == NULL || *s->path == '\0') {
+      tart_error_exit(err, TART_EXIT_USAGE, 0, "directory share %zu: empty path", i + 1);
+      goto fail;
+    }
+    const char *gt = share_group_tag(s);
+    size_t members = 0;
+    bool all_named = true, first = true;
+    for (size_t j = 0; j < n; j++) {
+      if (strcmp(share_group_tag(&shares[j]), gt) != 0)
+        continue;
+      first = first && j >= i;
+      members++;
+      all_named = all_named && share_named(&shares[j]);
+    }
+    if (members > 1 && !all_named) {
+      tart_error_exit(err, TART_EXIT_USAGE, 0,
+                      "invalid --dir syntax: for multiple directory shares each one of them should be named");
+      goto fail;
+    }
+    struct qemu_export *e = NULL;
+    if (fs == QEMU_FS_VIRTIOFS) {
+      /* One device per tag, opened at the group's first share.  As
+       * upstream: a single unnamed share is the export's root; named
+       * shares are subdirectories of it. */
+      if (!first) {
+        for (size_t k = 0; k < nex; k++)
+          if (!strcmp(ex[k].tag, gt))
+            e = &ex[k];
+      } else {
+        e = &ex[nex++];
+        e->tag = gt;
+        e->members = xcalloc(members, sizeof(*e->members));
+        e->subdirs = share_named(s);
+        if (check_tag(gt, fs, err) < 0)
+          goto fail;
+      }
+      if (e->subdirs) {
+        if (check_subdir_name(s->name, err) < 0)
+          goto fail;
+        for (size_t k = 0; k < e->n_members; k++)
+          if (!strcmp(shares[e->members[k]].name, s->name)) {
+            char q[128];
+            quote(s->name, q, sizeof(q));
+            tart_error_exit(err, TART_EXIT_USAGE, 0, "directory shares: name %s is used twice under one tag", q);
+            goto fail;
+          }
+      }
+      e->members[e->n_members++] = i;
+      continue;
+    }
+    /* 9p: a device per share.  A 9p export is one directory, so shares
+     * grouped under one tag are each exported under their NAME. */
+    e = &ex[nex++];
+    e->tag = members == 1 ? gt : s->name;
+    e->members = xcalloc(1, sizeof(*e->members));
+    e->members[e->n_members++] = i;
+    if (check_tag(e->tag, fs, err) < 0)
+      goto fail;
+    for (size_t k = 0; k + 1 < nex; k++) {
+      if (strcmp(ex[k].tag, e->tag) == 0) {
+        char q[128];
+        quote(e->tag, q, sizeof(q));
+        tart_error_exit(err, TART_EXIT_USAGE, 0,
+                        "directory shares: mount tag %s is used twice (with 9p each shared directory "
+                        "has a tag of its own: several shares under one tag are exported under their names)",
+                        q);
+        goto fail;
+      }
+    }
+  }
+  *out = ex;
+  *n_out = nex;
+  return 0;
+fail:
+  qemu_exports_free(ex, nex);
+  return -1;
+}
+
 static int add_shares(struct vec *v, const struct qemu_opts *o, tart_error_t *err)
 {
   if (o->n_shares == 0)
     return 0;
-  /* Export tag of each share (pointers into the shares). */
-  _cleanup_free_ const char **tags = xcalloc(o->n_shares, sizeof(*tags));
-  for (size_t i = 0; i < o->n_shares; i++) {
-    const struct qemu_share *s = &o->shares[i];
-    if (s->path == NULL || *s->path == '\0')
-      return tart_error_exit(err, TART_EXIT_USAGE, 0, "directory share %zu: empty path", i + 1);
-    const char *gt = share_group_tag(s);
-    size_t members = 0;
-    bool all_named = true;
-    for (size_t j = 0; j < o->n_shares; j++) {
-      if (strcmp(share_group_tag(&o->shares[j]), gt) != 0)
-        continue;
-      members++;
-      if (o->shares[j].name == NULL || *o->shares[j].name == '\0')
-        all_named = false;
+  struct qemu_export *ex = NULL;
+  size_t nex = 0;
+  if (qemu_share_exports(o->shares, o->n_shares, o->share_fs, &ex, &nex, err) < 0)
+    return -1;
+  if (o->share_fs == QEMU_FS_VIRTIOFS) {
+    if (o->n_virtiofs_sockets != nex || o->virtiofs_sockets == NULL) {
+      qemu_exports_free(ex, nex);
+      return tart_error_make(err, 0, "QEMU command line: %zu virtio-fs exports but %zu sockets", nex,
+                             o->n_virtiofs_sockets);
     }
-    if (members == 1) {
-      tags[i] = gt;
-    } else if (!all_named) {
-      return tart_error_exit(
-          err, TART_EXIT_USAGE, 0,
-          "invalid --dir syntax: for multiple directory shares each one of them should be named");
-    } else {
-      tags[i] = s->name;
+    for (size_t i = 0; i < nex; i++) {
+      _cleanup_free_ char *p = qemu_opt_escape(o->virtiofs_sockets[i]);
+      _cleanup_free_ char *t = qemu_opt_escape(ex[i].tag);
+      add(v, "-chardev");
+      addf(v, "socket,id=vfs%zu,path=%s", i, p);
+      add(v, "-device");
+      addf(v, "vhost-user-fs-pci,chardev=vfs%zu,tag=%s", i, t);
     }
-    if (check_tag(tags[i], err) < 0)
-      return -1;
-    for (size_t j = 0; j < i; j++) {
-      if (strcmp(tags[j], tags[i]) == 0) {
-        char q[128];
-        quote(tags[i], q, sizeof(q));
-        return tart_error_exit(
-            err, TART_EXIT_USAGE, 0,
-            "directory shares: mount tag %s is used twice (with 9p each shared directory "
-            "has a tag of its own: several shares under one tag are exported under their names)",
-            q);
-      }
+  } else {
+    for (size_t i = 0; i < nex; i++) {
+      const struct qemu_share *s = &o->shares[ex[i].members[0]];
+      _cleanup_free_ char *p = qemu_opt_escape(s->path);
+      _cleanup_free_ char *t = qemu_opt_escape(ex[i].tag);
+      add(v, "-virtfs");
+      addf(v, "local,path=%s,mount_tag=%s,security_model=none,multidevs=remap,id=fs%zu%s", p, t, i,
+           s->readonly ? ",readonly=on" : "");
     }
   }
-  for (size_t i = 0; i < o->n_shares; i++) {
-    _cleanup_free_ char *p = qemu_opt_escape(o->shares[i].path);
-    _cleanup_free_ char *t = qemu_opt_escape(tags[i]);
-    add(v, "-virtfs");
-    addf(v, "local,path=%s,mount_tag=%s,security_model=none,multidevs=remap,id=fs%zu%s", p, t, i,
-         o->shares[i].readonly ? ",readonly=on" : "");
-  }
+  qemu_exports_free(ex, nex);
   return 0;
 }
 

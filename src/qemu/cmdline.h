@@ -65,8 +65,12 @@
 
 /* The tag macOS guests automount (upstream's default for --dir). */
 #define QEMU_SHARE_DEFAULT_TAG "com.apple.virtio-fs.automount"
-/* 9p (virtio-9p) mount tags are at most 31 bytes. */
-#define QEMU_9P_TAG_MAX 31
+/* 9p (virtio-9p) mount tags are at most 31 bytes; virtio-fs tags 36
+ * (struct virtio_fs_config). */
+#define QEMU_9P_TAG_MAX       31
+#define QEMU_VIRTIOFS_TAG_MAX 36
+/* Id of the shared-memory RAM backend that virtio-fs needs. */
+#define QEMU_RAM_ID "ram0"
 /* Chardev ids, for QMP (query-chardev gives the pty path of "serial0"). */
 #define QEMU_SERIAL_CHARDEV "serial0"
 #define QEMU_QGA_CHARDEV    "qga0"
@@ -109,6 +113,24 @@ struct qemu_share {
   char *path;
   char *tag;
   bool readonly;
+};
+
+/* How --dir shares reach the guest. */
+enum qemu_fs {
+  QEMU_FS_9P = 0,   /* -virtfs: QEMU serves each directory itself; any user; a VM can be
+                     * suspended while the guest has the shares unmounted */
+  QEMU_FS_VIRTIOFS, /* vhost-user-fs-pci, one virtiofsd per tag (the caller runs them);
+                     * upstream's semantics (named shares are subdirectories of the tag);
+                     * needs shared-memory RAM and blocks QEMU's migration (no suspend) */
+};
+
+/* One guest device that shares reach the guest through (qemu_share_exports). */
+struct qemu_export {
+  const char *tag;  /* mount tag: points into the shares, or QEMU_SHARE_DEFAULT_TAG */
+  size_t *members;  /* indices into the shares, in command-line order */
+  size_t n_members; /* 9p: always 1 */
+  bool subdirs;     /* virtio-fs: the members are subdirectories named after them (named
+                     * shares); false: the only member's directory is the export's root */
 };
 
 enum qemu_display {
@@ -167,6 +189,13 @@ struct qemu_opts {
 
   const struct qemu_share *shares;
   size_t n_shares;
+  enum qemu_fs share_fs;
+  /* QEMU_FS_VIRTIOFS: the vhost-user socket of each export's virtiofsd, in
+   * qemu_share_exports order (count must match).  With shares, guest RAM
+   * becomes -object memory-backend-memfd,id=ram0,size=<M>M,share=on and
+   * -machine gets memory-backend=ram0. */
+  const char *const *virtiofs_sockets;
+  size_t n_virtiofs_sockets;
 
   const char *incoming; /* "-incoming <value>" to restore a suspended VM, or NULL */
 };
@@ -188,18 +217,30 @@ struct qemu_opts {
  *     negative fd, an empty extra disk path, an unsupported disk URL scheme;
  *   - usage errors (exit 64): forwards without user-mode networking, the
  *     same host address:port forwarded twice;
- *   - shares (exit 64), 9p semantics of upstream's virtio-fs rules (§9.5):
- *     shares are grouped by tag (default QEMU_SHARE_DEFAULT_TAG).  A tag with
- *     one share exports that directory under the tag (its name, if any, is
- *     not used).  A tag with several shares needs every one named
- *     ("invalid --dir syntax: for multiple directory shares each one of them
- *     should be named", upstream's text); since a 9p export is one directory,
- *     each of them is exported under its NAME as mount tag, where virtio-fs
- *     would show <tag>/<name>.  Every resulting tag must be unique, at most
- *     QEMU_9P_TAG_MAX bytes, printable ASCII without spaces.  Each export is
+ *   - shares: the errors of qemu_share_exports.  9p: each export is
  *     -virtfs local,path=P,mount_tag=T,security_model=none,multidevs=remap,
- *     id=fsN[,readonly=on]. */
+ *     id=fsN[,readonly=on].  virtio-fs: each is -chardev socket,id=vfsN,
+ *     path=<socket> -device vhost-user-fs-pci,chardev=vfsN,tag=T (read-only
+ *     and the subdirectories are the caller's virtiofsd's business). */
 int qemu_cmdline_build(const struct qemu_opts *o, char ***argv, tart_error_t *err);
+
+/* Group --dir shares into guest devices, upstream's rules (§9.5): shares are
+ * grouped by tag (default QEMU_SHARE_DEFAULT_TAG); a tag with several
+ * shares needs every one named ("invalid --dir syntax: for multiple
+ * directory shares each one of them should be named", upstream's text).
+ *   virtio-fs: one export per tag.  A single unnamed share is its root;
+ *     otherwise the shares are subdirectories under their names (unique per
+ *     tag, valid directory names).
+ *   9p: an export is one directory, so one export per share: a tag with one
+ *     share exports it under the tag (its name, if any, is not used); shares
+ *     of a multi-share tag are exported under their NAMEs as tags, where
+ *     virtio-fs would show <tag>/<name>.
+ * Every tag must be unique, printable ASCII without spaces, at most
+ * QEMU_9P_TAG_MAX / QEMU_VIRTIOFS_TAG_MAX bytes; paths non-empty.  Errors
+ * exit 64.  *out (free with qemu_exports_free) is NULL when n is 0. */
+int qemu_share_exports(const struct qemu_share *shares, size_t n, enum qemu_fs fs, struct qemu_export **out,
+                       size_t *n_out, tart_error_t *err);
+void qemu_exports_free(struct qemu_export *e, size_t n);
 
 /* Free an argv from qemu_cmdline_build.  Safe on NULL. */
 void qemu_cmdline_free(char **argv);

@@ -16,6 +16,7 @@
 
 #include "qemu/firmware.h"
 #include "qemu/qmp.h"
+#include "qemu/virtiofsd.h"
 #include "storage/copy.h"
 #include "storage/local.h"
 #include "storage/vmdir.h"
@@ -92,11 +93,12 @@ static int check_nvram(const char *dir, enum vm_arch arch, tart_error_t *err)
   return 0;
 }
 
-/* The last non-empty line of logs/qemu.log, for a one-line error. */
-static void last_log_line(const char *dir, char *out, size_t n)
+/* The last non-empty line of logs/<log> (qemu.log, virtiofsd.log), for a
+ * one-line error. */
+static void last_log_line(const char *dir, const char *log, char *out, size_t n)
 {
   out[0] = '\0';
-  _cleanup_free_ char *path = xasprintf("%s/%s/qemu.log", dir, VM_LOGS_DIR);
+  _cleanup_free_ char *path = xasprintf("%s/%s/%s", dir, VM_LOGS_DIR, log);
   char *text = NULL;
   size_t len = 0;
   if (read_file(path, 1u << 20, &text, &len, NULL) < 0)
@@ -172,6 +174,10 @@ static int suspend_vm(struct supervisor *s, tart_error_t *err)
   if (qmp_execute(s->qmp, "migrate", args, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0) {
     /* QEMU's 9p device cannot save its state while the guest has it
      * mounted: say what to do about it. */
+    if (strstr((*err)->msg, "vhost-user-fs"))
+      return tart_error_make(err, 0,
+                             "Failed to suspend the VM: its --dir shares use virtio-fs, which QEMU cannot "
+                             "save; run it with --suspendable to share them over 9p instead");
     if (strstr((*err)->msg, "VirtFS"))
       return tart_error_make(
           err, 0,
@@ -392,6 +398,56 @@ int vm_net_state(const char *vm_dir, enum net_mode *mode, char **net_dir)
   return r;
 }
 
+int vm_pick_share_fs(bool suspendable, bool restore, enum qemu_fs *fs, char **virtiofsd, tart_error_t *err)
+{
+  *fs = QEMU_FS_9P;
+  *virtiofsd = NULL;
+  const char *force = getenv("TART_DIR_SHARING");
+  if (force && *force && strcmp(force, "9p") && strcmp(force, "virtiofs"))
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "TART_DIR_SHARING must be 9p or virtiofs, not \"%s\"",
+                           force);
+  if (force && !strcmp(force, "9p"))
+    return 0;
+  bool want = force && !strcmp(force, "virtiofs");
+  const char *why = NULL;
+  if (restore)
+    why = "a suspended VM is restored with the 9p shares it was saved with";
+  else if (suspendable && !want)
+    return 0;
+  else if (geteuid() != 0)
+    why = "virtiofsd needs root";
+  else if ((*virtiofsd = virtiofsd_find()) == NULL)
+    why = "no virtiofsd found (Debian: qemu-system-common; or set TART_VIRTIOFSD)";
+  if (why == NULL) {
+    *fs = QEMU_FS_VIRTIOFS;
+    return 0;
+  }
+  if (want)
+    return tart_error_make(err, 0, "cannot share directories over virtio-fs: %s", why);
+  return 0;
+}
+
+static void stop_virtiofsds(struct virtiofsd *v, size_t n, const char *dir)
+{
+  for (size_t i = 0; i < n; i++)
+    virtiofsd_stop(&v[i], dir, 2000);
+}
+
+/* Why QEMU could not connect: a virtiofsd that died says so in its log. */
+static bool virtiofsd_failure(struct virtiofsd *v, size_t n, const char *dir, char *out, size_t len)
+{
+  for (size_t i = 0; i < n; i++) {
+    if (!virtiofsd_exited(&v[i]))
+      continue;
+    char line[400];
+    last_log_line(dir, VIRTIOFSD_LOG, line, sizeof(line));
+    snprintf(out, len, "virtiofsd for the --dir shares exited%s%s (see %s/%s/%s)", line[0] ? ": " : "", line, dir,
+             VM_LOGS_DIR, VIRTIOFSD_LOG);
+    return true;
+  }
+  return false;
+}
+
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
 {
   _cleanup_free_ char *dir = NULL;
@@ -432,6 +488,13 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   struct supervisor s = {.name = name, .dir = dir, .qemu = -1};
   struct net_attachment na = {.n = 0};
   bool attached = false;
+  enum qemu_fs share_fs = QEMU_FS_9P;
+  _cleanup_free_ char *virtiofsd = NULL;
+  struct qemu_export *exports = NULL;
+  size_t n_exports = 0;
+  struct virtiofsd vfs[16];
+  const char *vfs_sockets[ARRAY_SIZE(vfs)];
+  size_t n_vfs = 0;
   int sfd = -1;
   sigset_t mask, old_mask;
   sigemptyset(&mask);
@@ -448,7 +511,25 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   if (mkdir_p(logs, 0700, err) < 0)
     goto out;
   remove_sockets(dir);
+  virtiofsd_cleanup_dir(dir);
   bool restore = access(state, F_OK) == 0;
+  if (o->n_shares > 0 &&
+      (vm_pick_share_fs(o->suspendable, restore, &share_fs, &virtiofsd, err) < 0 ||
+       qemu_share_exports(o->shares, o->n_shares, share_fs, &exports, &n_exports, err) < 0))
+    goto out;
+  if (share_fs == QEMU_FS_VIRTIOFS && n_exports > ARRAY_SIZE(vfs)) {
+    tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir mount tags (at most %zu)", ARRAY_SIZE(vfs));
+    goto out;
+  }
+  /* 9p: QEMU would fail on a missing directory with a long message. */
+  for (size_t i = 0; share_fs == QEMU_FS_9P && i < o->n_shares; i++) {
+    struct stat st;
+    int en = stat(o->shares[i].path, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (en != 0) {
+      tart_error_exit(err, TART_EXIT_USAGE, en, "--dir %s", o->shares[i].path);
+      goto out;
+    }
+  }
 
   if (o->n_forwards > 0 && o->net.mode != NET_MODE_USER) {
     tart_error_exit(err, TART_EXIT_USAGE, 0, "--net-user-forward needs --net-user");
@@ -488,6 +569,9 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       .n_extra_disks = o->n_disks,
       .shares = o->shares,
       .n_shares = o->n_shares,
+      .share_fs = share_fs,
+      .virtiofs_sockets = vfs_sockets,
+      .n_virtiofs_sockets = share_fs == QEMU_FS_VIRTIOFS ? n_exports : 0,
       .incoming = restore ? "exec:cat " VM_FILE_STATE : NULL,
   };
   /* A writable extra disk must not be in use elsewhere (U§2.4.5): hold an
@@ -505,6 +589,13 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first",
                       o->disks[i].path);
       goto out;
+    }
+  }
+  if (share_fs == QEMU_FS_VIRTIOFS) {
+    for (; n_vfs < n_exports; n_vfs++) {
+      if (virtiofsd_start(virtiofsd, dir, n_vfs, &exports[n_vfs], o->shares, &vfs[n_vfs], err) < 0)
+        goto out;
+      vfs_sockets[n_vfs] = vfs[n_vfs].socket;
     }
   }
   if (qemu_cmdline_build(&qo, &argv, err) < 0)
@@ -546,7 +637,11 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     if (waitpid(s.qemu, &status, WNOHANG) == s.qemu) {
       s.qemu = -1;
       char line[512];
-      last_log_line(dir, line, sizeof(line));
+      if (virtiofsd_failure(vfs, n_vfs, dir, line, sizeof(line))) {
+        tart_error_make(err, 0, "QEMU failed to start: %s", line);
+        goto out;
+      }
+      last_log_line(dir, "qemu.log", line, sizeof(line));
       tart_error_make(err, 0, "QEMU failed to start%s%s (see %s/qemu.log)", line[0] ? ": " : "", line, logs);
       goto out;
     }
@@ -621,7 +716,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       s.qemu = -1;
       if (!s.stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
         char line[512];
-        last_log_line(dir, line, sizeof(line));
+        last_log_line(dir, "qemu.log", line, sizeof(line));
         tart_error_make(err, 0, "QEMU stopped unexpectedly%s%s (see %s/qemu.log)", line[0] ? ": " : "", line,
                         logs);
         goto out;
@@ -643,6 +738,10 @@ out:
     sigprocmask(SIG_SETMASK, &old_mask, NULL);
   }
   remove_sockets(dir);
+  stop_virtiofsds(vfs, n_vfs, dir);
+  if (share_fs == QEMU_FS_VIRTIOFS)
+    virtiofsd_cleanup_dir(dir);
+  qemu_exports_free(exports, n_exports);
   if (attached) {
     net_detach(&na, s.suspended);
     _cleanup_free_ char *ns = vm_dir_file(dir, VM_NET_STATE);

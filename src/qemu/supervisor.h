@@ -41,12 +41,26 @@ struct run_opts {
   const struct qemu_share *shares;
   size_t n_shares;
   bool nested;
+  /* --suspendable: --dir shares use 9p, whose state QEMU can save (once
+   * the guest unmounts them), instead of virtio-fs, which blocks suspend. */
+  bool suspendable;
   struct net_request net;
   /* --detach: once the VM runs (QMP up, VNC/pty announced), write one byte
    * to ready_fd, close it and send our stdout/stderr to logs/run.log.
    * -1: stay attached. */
   int ready_fd;
 };
+
+/* How --dir shares reach the guest (SPEC §6: virtio-fs where virtiofsd
+ * exists, otherwise 9p).  $TART_DIR_SHARING=9p|virtiofs forces one (an
+ * unusable virtiofs is then an error).  Otherwise virtio-fs when a
+ * virtiofsd is found (virtiofsd_find), we are root (it needs namespaces and
+ * must read files of any owner), the run is not --suspendable and not a
+ * restore (a suspended VM was saved with 9p devices and must get them
+ * back); else 9p.  *virtiofsd gets the daemon's path (malloc'ed) for
+ * virtio-fs.  Errors: an unknown $TART_DIR_SHARING (exit 64), or virtio-fs
+ * forced where it cannot work. */
+int vm_pick_share_fs(bool suspendable, bool restore, enum qemu_fs *fs, char **virtiofsd, tart_error_t *err);
 
 /* Run VM `name` until the guest powers off (0), or a stop/suspend request
  * completes (0).  Failures to start are errors; "already running" exits 2. */

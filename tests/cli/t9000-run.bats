@@ -210,7 +210,7 @@ wait_exit() {
   [ "$status" -eq 1 ]
 }
 
-@test "a long TART_HOME (sockets past 108 bytes), --dir seen in the guest, --disk attached and locked" {
+@test "a long TART_HOME (sockets past 108 bytes), --dir over virtio-fs read-only, --disk attached and locked" {
   export TART_HOME="$BATS_TEST_TMPDIR/$(printf 'long-directory-name-%.0s' 1 2 3 4 5 6)/home"
   [ "${#TART_HOME}" -gt 108 ]
   make_guest vm --firmware bios
@@ -226,6 +226,19 @@ wait_exit() {
   run tart exec vm /bin/cat /mnt/shared/hello.txt
   [ "$status" -eq 0 ]
   [ "$output" = "shared from the host" ]
+  # As root with virtiofsd, the share is virtio-fs (the guest's init mounts
+  # the default tag), served through a socket past sun_path's length, and
+  # :ro holds in the guest.
+  run tart exec vm /bin/grep ' /mnt/shared ' /proc/mounts
+  [[ "$output" == "com.apple.virtio-fs.automount /mnt/shared virtiofs "* ]]
+  run tart exec vm /bin/sh -c 'echo x >/mnt/shared/new'
+  [ "$status" -ne 0 ]
+  [[ "$output" == *"Read-only file system"* ]]
+  [ ! -e "$BATS_TEST_TMPDIR/share/new" ]
+  [ -S "$TART_HOME/vms/vm/vfs0.sock" ]
+  # The bind mount exists only in virtiofsd's namespace.
+  run findmnt -n "$TART_HOME/vms/vm/virtiofs/0"
+  [ "$status" -ne 0 ]
   run tart exec vm /bin/sh -c 'head -c 11 /dev/vdb'
   [ "$status" -eq 0 ]
   [ "$output" = "DISK-MARKER" ]
@@ -239,6 +252,71 @@ wait_exit() {
   run tart stop vm --timeout 0
   [ "$status" -eq 0 ]
   wait_exit 10
+  # Nothing of virtiofsd is left.
+  [ ! -e "$TART_HOME/vms/vm/vfs0.sock" ] && [ ! -e "$TART_HOME/vms/vm/virtiofs" ]
+  run pgrep -f -- "source=$TART_HOME/vms/vm/virtiofs"
+  [ "$status" -eq 1 ]
+}
+
+@test "--dir: named shares are subdirectories of their tag over virtio-fs; suspend says why it cannot; 9p on demand" {
+  make_guest vm --firmware bios
+  mkdir -p "$BATS_TEST_TMPDIR/src" "$BATS_TEST_TMPDIR/out" "$BATS_TEST_TMPDIR/solo"
+  echo source >"$BATS_TEST_TMPDIR/src/s.txt"
+  echo solo >"$BATS_TEST_TMPDIR/solo/x.txt"
+  "$TART" run vm --no-graphics --net-user --dir "src:$BATS_TEST_TMPDIR/src:ro,tag=work" \
+    --dir "out:$BATS_TEST_TMPDIR/out:tag=work" --dir "$BATS_TEST_TMPDIR/solo" \
+    >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PID=$!
+  wait_ready vm
+  run tart exec vm /bin/sh -c 'mkdir -p /w && mount -t virtiofs work /w && ls /w && cat /w/src/s.txt &&
+    echo result >/w/out/r.txt && cat /mnt/shared/x.txt'
+  [ "$status" -eq 0 ]
+  [ "$output" = "$(printf 'out\nsrc\nsource\nsolo')" ]
+  [ "$(cat "$BATS_TEST_TMPDIR/out/r.txt")" = result ]
+  # ro for src only; the root holding the names is read-only too.
+  run tart exec vm /bin/sh -c 'touch /w/src/no'
+  [ "$status" -ne 0 ]
+  run tart exec vm /bin/sh -c 'mkdir /w/extra'
+  [ "$status" -ne 0 ]
+  [ ! -e "$BATS_TEST_TMPDIR/src/no" ]
+  # Two daemons, one per tag.
+  [ "$(pgrep -fc -- "source=$TART_HOME/vms/vm/virtiofs/")" -ge 2 ]
+
+  # QEMU cannot save virtio-fs: one line naming the way out; the VM goes on.
+  run --separate-stderr tart suspend vm
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"use virtio-fs, which QEMU cannot save; run it with --suspendable"* ]]
+  [ "$(wc -l <<<"$stderr")" -eq 1 ]
+  run tart exec vm /bin/cat /w/src/s.txt
+  [ "$output" = source ]
+  run tart stop vm --timeout 0
+  wait_exit 10
+
+  # TART_DIR_SHARING=9p (as --suspendable would): 9p, names as tags.
+  TART_DIR_SHARING=9p "$TART" run vm --no-graphics --net-user --dir "src:$BATS_TEST_TMPDIR/src:ro,tag=work" \
+    --dir "out:$BATS_TEST_TMPDIR/out:tag=work" >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PID=$!
+  wait_ready vm
+  run tart exec vm /bin/sh -c 'mkdir -p /p && mount -t 9p -o trans=virtio,version=9p2000.L src /p && cat /p/s.txt'
+  [ "$status" -eq 0 ]
+  [ "$output" = source ]
+  run pgrep -f -- "source=$TART_HOME/vms/vm/virtiofs/"
+  [ "$status" -eq 1 ]
+  run tart stop vm --timeout 0
+  wait_exit 10
+
+  # Errors, in one line: a missing directory, an unknown mode, virtio-fs
+  # forced without a virtiofsd.
+  run --separate-stderr tart run vm --no-graphics --net-user --dir "$BATS_TEST_TMPDIR/none"
+  [ "$status" -eq 64 ]
+  [[ "$stderr" == *"--dir $BATS_TEST_TMPDIR/none: No such file or directory"* ]]
+  TART_DIR_SHARING=nfs run --separate-stderr tart run vm --no-graphics --net-user --dir "$BATS_TEST_TMPDIR/src"
+  [ "$status" -eq 64 ]
+  [[ "$stderr" == *"TART_DIR_SHARING must be 9p or virtiofs"* ]]
+  TART_DIR_SHARING=virtiofs TART_VIRTIOFSD= run --separate-stderr tart run vm --no-graphics --net-user \
+    --dir "$BATS_TEST_TMPDIR/src"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"cannot share directories over virtio-fs: no virtiofsd found"* ]]
 }
 
 @test "--detach --vnc --serial: returns once running, prints the URL and pty; screendump; a guest ignoring the button is forced" {

@@ -943,6 +943,139 @@ static void test_share_errors(void **state)
   fixture_clear(&f);
 }
 
+static void test_virtiofs_devices_and_shared_ram(void **state)
+{
+  (void)state;
+  struct fixture f;
+  fixture_init(&f, VM_ARCH_AMD64, VM_FIRMWARE_EFI);
+  const struct qemu_share sh[] = {
+      {.name = "build", .path = "/b"},
+      {.name = "sources", .path = "/s", .readonly = true},
+      {.path = "/cache", .tag = "cache,x"},
+  };
+  const char *const socks[] = {"vfs0.sock", "dir,1/vfs1.sock"};
+  f.o.shares = sh;
+  f.o.n_shares = ARRAY_SIZE(sh);
+  f.o.share_fs = QEMU_FS_VIRTIOFS;
+  f.o.virtiofs_sockets = socks;
+  f.o.n_virtiofs_sockets = 2;
+  char **argv = build_ok(&f.o);
+  /* One device per tag, in the order of each tag's first share. */
+  assert_pair(argv, "-chardev", "socket,id=vfs0,path=vfs0.sock");
+  assert_pair(argv, "-device", "vhost-user-fs-pci,chardev=vfs0,tag=com.apple.virtio-fs.automount");
+  assert_pair(argv, "-chardev", "socket,id=vfs1,path=dir,,1/vfs1.sock");
+  assert_pair(argv, "-device", "vhost-user-fs-pci,chardev=vfs1,tag=cache,,x");
+  assert_int_equal(count_opt(argv, "-virtfs"), 0);
+  /* Guest RAM is shared memory that virtiofsd can map; same size as -m. */
+  assert_pair(argv, "-machine", "q35,memory-backend=ram0");
+  assert_pair(argv, "-object", "memory-backend-memfd,id=ram0,size=4096M,share=on");
+  assert_pair(argv, "-m", "4096M");
+  qemu_cmdline_free(argv);
+
+  /* A socket count that does not match the exports is a caller bug. */
+  f.o.n_virtiofs_sockets = 1;
+  build_fails(&f.o, TART_EXIT_FAILURE, "2 virtio-fs exports but 1 sockets");
+
+  /* No shares: no shared RAM either (nothing maps it). */
+  f.o.n_shares = 0;
+  f.o.n_virtiofs_sockets = 0;
+  argv = build_ok(&f.o);
+  assert_pair(argv, "-machine", "q35");
+  assert_int_equal(count_opt(argv, "-object"), 0);
+  qemu_cmdline_free(argv);
+  fixture_clear(&f);
+
+  fixture_init(&f, VM_ARCH_ARM64, VM_FIRMWARE_EFI);
+  f.o.firmware_code = "/usr/share/AAVMF/AAVMF_CODE.fd";
+  const struct qemu_share one[] = {{.path = "/x"}};
+  f.o.shares = one;
+  f.o.n_shares = 1;
+  f.o.share_fs = QEMU_FS_VIRTIOFS;
+  f.o.virtiofs_sockets = socks;
+  f.o.n_virtiofs_sockets = 1;
+  argv = build_ok(&f.o);
+  assert_pair(argv, "-machine", "virt,gic-version=max,memory-backend=ram0");
+  qemu_cmdline_free(argv);
+  fixture_clear(&f);
+}
+
+static void test_share_exports(void **state)
+{
+  (void)state;
+  tart_error_t err = NULL;
+  struct qemu_export *ex = NULL;
+  size_t n = 0;
+
+  /* Upstream's grouping: names become subdirectories of the tag. */
+  const struct qemu_share sh[] = {
+      {.name = "a", .path = "/a"},
+      {.path = "/t", .tag = "t"},
+      {.name = "b", .path = "/b"},
+      {.name = "solo", .path = "/solo", .tag = "named"},
+  };
+  assert_int_equal(qemu_share_exports(sh, ARRAY_SIZE(sh), QEMU_FS_VIRTIOFS, &ex, &n, &err), 0);
+  assert_int_equal(n, 3);
+  assert_string_equal(ex[0].tag, QEMU_SHARE_DEFAULT_TAG);
+  assert_true(ex[0].subdirs);
+  assert_int_equal(ex[0].n_members, 2);
+  assert_int_equal(ex[0].members[0], 0);
+  assert_int_equal(ex[0].members[1], 2);
+  assert_string_equal(ex[1].tag, "t");
+  assert_false(ex[1].subdirs);
+  assert_int_equal(ex[1].n_members, 1);
+  assert_int_equal(ex[1].members[0], 1);
+  /* A single named share is a subdirectory too, as upstream. */
+  assert_string_equal(ex[2].tag, "named");
+  assert_true(ex[2].subdirs);
+  qemu_exports_free(ex, n);
+
+  /* The same shares over 9p: one export each, multi-share tags by name. */
+  assert_int_equal(qemu_share_exports(sh, ARRAY_SIZE(sh), QEMU_FS_9P, &ex, &n, &err), 0);
+  assert_int_equal(n, 4);
+  assert_string_equal(ex[0].tag, "a");
+  assert_string_equal(ex[1].tag, "t");
+  assert_string_equal(ex[2].tag, "b");
+  assert_string_equal(ex[3].tag, "named");
+  for (size_t i = 0; i < n; i++) {
+    assert_int_equal(ex[i].n_members, 1);
+    assert_int_equal(ex[i].members[0], i);
+    assert_false(ex[i].subdirs);
+  }
+  qemu_exports_free(ex, n);
+
+  assert_int_equal(qemu_share_exports(NULL, 0, QEMU_FS_VIRTIOFS, &ex, &n, &err), 0);
+  assert_null(ex);
+  assert_int_equal(n, 0);
+
+  /* virtio-fs only: names must be directory names, unique per tag; tags up
+   * to 36 bytes (9p: 31). */
+  static const struct {
+    struct qemu_share sh[2];
+    size_t n;
+    const char *needle;
+  } bad[] = {
+      {{{.name = "..", .path = "/a"}}, 1, "cannot be a directory name"},
+      {{{.name = "a/b", .path = "/a"}}, 1, "cannot be a directory name"},
+      {{{.name = "x", .path = "/a"}, {.name = "x", .path = "/b"}}, 2, "used twice under one tag"},
+      {{{.path = "/a"}, {.name = "x", .path = "/b"}}, 2, "should be named"},
+      {{{.path = "/a", .tag = "abcdefghijklmnopqrstuvwxyz0123456789x"}}, 1, "virtio-fs allows 36"},
+      {{{.path = "", .tag = "t"}}, 1, "empty path"},
+  };
+  for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+    assert_int_equal(qemu_share_exports(bad[i].sh, bad[i].n, QEMU_FS_VIRTIOFS, &ex, &n, &err), -1);
+    assert_non_null(strstr(err->msg, bad[i].needle));
+    assert_int_equal(err->exit_code, TART_EXIT_USAGE);
+    assert_null(ex);
+    tart_error_release(&err);
+  }
+  const struct qemu_share tag36[] = {{.path = "/a", .tag = "abcdefghijklmnopqrstuvwxyz0123456789"}};
+  assert_int_equal(qemu_share_exports(tag36, 1, QEMU_FS_VIRTIOFS, &ex, &n, &err), 0);
+  qemu_exports_free(ex, n);
+  assert_int_equal(qemu_share_exports(tag36, 1, QEMU_FS_9P, &ex, &n, &err), -1);
+  assert_non_null(strstr(err->msg, "9p allows 31"));
+  tart_error_release(&err);
+}
+
 /* ---- parsers -------------------------------------------------------------- */
 
 static void test_parse_disk_valid(void **state)
@@ -1250,6 +1383,8 @@ int main(void)
       cmocka_unit_test(test_share_default_tag),
       cmocka_unit_test(test_shares_grouped_by_tag),
       cmocka_unit_test(test_share_errors),
+      cmocka_unit_test(test_virtiofs_devices_and_shared_ram),
+      cmocka_unit_test(test_share_exports),
       cmocka_unit_test(test_parse_disk_valid),
       cmocka_unit_test(test_parse_disk_invalid),
       cmocka_unit_test(test_parse_dir_valid),
