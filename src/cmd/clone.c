@@ -41,15 +41,17 @@ const char cmd_clone_help[] =
     "  --prune-limit <GB>      limit automatic pruning to n gigabytes (default: 100)\n"
     "  -h, --help              Show help information.\n";
 
-static const char *const clone_files[] = {VM_FILE_CONFIG, VM_FILE_NVRAM, VM_FILE_DISK, VM_FILE_STATE};
+static const char *const clone_files[] = {VM_FILE_CONFIG, VM_FILE_NVRAM, VM_FILE_DISK, VM_FILE_STATE,
+                                          VM_FILE_STATE_DEVICES};
 
 static int copy_vm_files(const char *src, const char *dst, tart_error_t *err)
 {
   for (size_t i = 0; i < ARRAY_SIZE(clone_files); i++) {
     _cleanup_free_ char *from = vm_dir_file(src, clone_files[i]);
     _cleanup_free_ char *to = vm_dir_file(dst, clone_files[i]);
-    if (!strcmp(clone_files[i], VM_FILE_STATE) && access(from, F_OK) < 0)
-      continue; /* only suspended VMs have one */
+    if ((!strcmp(clone_files[i], VM_FILE_STATE) || !strcmp(clone_files[i], VM_FILE_STATE_DEVICES)) &&
+        access(from, F_OK) < 0)
+      continue; /* only suspended VMs have them */
     struct copy_stats st = {0};
     if (copy_file_sparse(from, to, 0644, &st, err) < 0)
       return -1;
@@ -160,8 +162,10 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     vm_config_set_mac(&cfg, &mac);
     r = vm_config_save(&cfg, cfg_path, err);
     _cleanup_free_ char *state = vm_dir_file(t.path, VM_FILE_STATE);
+    _cleanup_free_ char *devices = vm_dir_file(t.path, VM_FILE_STATE_DEVICES);
     if (r == 0 && unlink(state) < 0 && errno != ENOENT)
       r = tart_error_make(err, errno, "cannot remove %s", state);
+    unlink(devices);
   }
   vm_config_clear(&cfg);
   if (r < 0)

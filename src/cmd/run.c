@@ -230,8 +230,18 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct qemu_share shares[16];
   struct qemu_forward forwards[32];
   size_t nd = 0, ns = 0, nf = 0;
+  /* The device options as typed, kept with a suspended state. */
+  const char *dev_words[2 * (ARRAY_SIZE(disks) + ARRAY_SIZE(shares) + NET_MAX_NICS + 2) + 1];
+  size_t ndw = 0;
+  char *device_args = NULL;
   int ret = -1, c;
   while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+    if ((c == OPT_DISK || c == OPT_DIR || c == OPT_CLOUD_INIT || c == OPT_BRIDGED) &&
+        ndw + 2 < ARRAY_SIZE(dev_words)) {
+      dev_words[ndw++] = c == OPT_DISK ? "--disk" : c == OPT_DIR ? "--dir" : c == OPT_CLOUD_INIT ? "--cloud-init"
+                                                                                                  : "--net-bridged";
+      dev_words[ndw++] = optarg;
+    }
     switch (c) {
     case -2:
       goto out;
@@ -383,6 +393,9 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   o.n_shares = ns;
   o.forwards = nf ? forwards : NULL;
   o.n_forwards = nf;
+  dev_words[ndw] = NULL;
+  device_args = ndw ? qemu_cmdline_string((char *const *)dev_words) : NULL;
+  o.device_args = device_args;
   if (detach)
     ret = run_detached(&ctx->home, argv[optind], &o, ctx, err);
   else
@@ -395,5 +408,6 @@ out:
   free(allow);
   free(block);
   free(expose);
+  free(device_args);
   return ret;
 }

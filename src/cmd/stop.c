@@ -52,8 +52,11 @@ int cmd_stop(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   pid_t pid = vm_dir_running_pid(dir);
   if (pid == 0) {
     _cleanup_free_ char *state = vm_dir_file(dir, VM_FILE_STATE);
-    if (unlink(state) == 0)
+    _cleanup_free_ char *devices = vm_dir_file(dir, VM_FILE_STATE_DEVICES);
+    if (unlink(state) == 0) {
+      unlink(devices);
       return 0; /* suspended: discard the snapshot */
+    }
     return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is not running", name);
   }
   /* Graceful first (the run process presses the power button), then a hard

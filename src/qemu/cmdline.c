@@ -701,6 +701,39 @@ fail:
   return -1;
 }
 
+char *qemu_device_summary(const struct qemu_opts *o)
+{
+  struct qemu_export *ex = NULL;
+  size_t nex = 0;
+  tart_error_t e = NULL;
+  if (qemu_share_exports(o->shares, o->n_shares, o->share_fs, &ex, &nex, &e) < 0) {
+    tart_error_release(&e);
+    return NULL;
+  }
+  size_t nics = o->net == QEMU_NET_NONE ? 0 : 1 + (o->net == QEMU_NET_TAP_FD ? o->n_more_tap_fds : 0);
+  unsigned long long mib = (o->cfg->memory_size + MIB - 1) / MIB;
+  char *s = xasprintf("%lld CPU%s, %llu MiB, %zu NIC%s", (long long)o->cfg->cpu_count,
+                      o->cfg->cpu_count == 1 ? "" : "s", mib, nics, nics == 1 ? "" : "s");
+  for (size_t i = 0; i < o->n_extra_disks; i++) {
+    char *n = xasprintf("%s%s%s%s", s, i == 0 ? ", extra disks [" : ", ", o->extra_disks[i].readonly ? "ro" : "rw",
+                        i + 1 == o->n_extra_disks ? "]" : "");
+    free(s);
+    s = n;
+  }
+  for (size_t i = 0; i < nex; i++) {
+    bool ro = ex[i].n_members == 1 && o->shares[ex[i].members[0]].readonly;
+    char *n = xasprintf("%s%s%s%s%s", s,
+                        i > 0                           ? ", "
+                        : o->share_fs == QEMU_FS_VIRTIOFS ? ", virtio-fs shares ["
+                                                          : ", 9p shares [",
+                        ex[i].tag, ro ? " ro" : "", i + 1 == nex ? "]" : "");
+    free(s);
+    s = n;
+  }
+  qemu_exports_free(ex, nex);
+  return s;
+}
+
 /* ---- flag parsers ----------------------------------------------------- */
 
 void qemu_disk_clear(struct qemu_disk *d)

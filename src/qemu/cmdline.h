@@ -242,6 +242,15 @@ int qemu_share_exports(const struct qemu_share *shares, size_t n, enum qemu_fs f
                        size_t *n_out, tart_error_t *err);
 void qemu_exports_free(struct qemu_export *e, size_t n);
 
+/* The guest-visible device model of o in words, for checking that a
+ * suspended VM is restored onto the devices it was saved with (QEMU's
+ * migration stream needs the same ones), e.g.
+ *   "2 CPUs, 512 MiB, 1 NIC, extra disks [rw, ro], 9p shares [src ro]"
+ * The display, serial, network backend and file paths are not part of it:
+ * they may change between suspend and restore.  Malloc'ed; NULL when the
+ * shares cannot be grouped (qemu_cmdline_build reports that). */
+char *qemu_device_summary(const struct qemu_opts *o);
+
 /* Free an argv from qemu_cmdline_build.  Safe on NULL. */
 void qemu_cmdline_free(char **argv);
 

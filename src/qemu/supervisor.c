@@ -155,6 +155,8 @@ static pid_t spawn_qemu(const char *dir, char **argv, const int *keep_fds, size_
 struct supervisor {
   const char *name;
   const char *dir;
+  const char *devices;     /* qemu_device_summary of this run */
+  const char *device_args; /* as typed */
   pid_t qemu;
   struct qmp *qmp;
   bool stopping;
@@ -201,7 +203,14 @@ static int suspend_vm(struct supervisor *s, tart_error_t *err)
   }
   _cleanup_free_ char *partial = xasprintf("%s/%s.partial", s->dir, VM_FILE_STATE);
   _cleanup_free_ char *state = vm_dir_file(s->dir, VM_FILE_STATE);
-  if (fsync_path(partial, err) < 0 || rename(partial, state) < 0 || fsync_parent(state, err) < 0) {
+  /* The devices first: a state file never exists without them. */
+  _cleanup_free_ char *devices_path = vm_dir_file(s->dir, VM_FILE_STATE_DEVICES);
+  json_t *dev = json_pack("{s:s, s:s}", "devices", s->devices ? s->devices : "", "options",
+                          s->device_args ? s->device_args : "");
+  _cleanup_free_ char *dev_text = json_dumps(dev, JSON_INDENT(2));
+  json_decref(dev);
+  if (write_file_atomic(devices_path, dev_text, strlen(dev_text), 0644, err) < 0 || fsync_path(partial, err) < 0 ||
+      rename(partial, state) < 0 || fsync_parent(state, err) < 0) {
     if (err && *err == NULL)
       tart_error_make(err, errno, "cannot store %s", state);
     return tart_error_wrap(err, "Failed to suspend the VM");
@@ -281,8 +290,33 @@ static int finish_restore(struct supervisor *s, tart_error_t *err)
   if (qmp_execute(s->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0)
     return -1;
   _cleanup_free_ char *state = vm_dir_file(s->dir, VM_FILE_STATE);
+  _cleanup_free_ char *devices = vm_dir_file(s->dir, VM_FILE_STATE_DEVICES);
   unlink(state);
+  unlink(devices);
   return 0;
+}
+
+/* A restore onto other devices than the state was saved with fails deep in
+ * QEMU ("Unknown ramblock", "Missing section footer"); say it up front,
+ * with what to pass.  No record (an older tart): let QEMU try. */
+static int check_restore_devices(const char *dir, const char *name, const char *now, tart_error_t *err)
+{
+  _cleanup_free_ char *path = vm_dir_file(dir, VM_FILE_STATE_DEVICES);
+  json_t *j = json_load_file(path, 0, NULL);
+  if (j == NULL)
+    return 0;
+  const char *then = json_string_value(json_object_get(j, "devices"));
+  const char *opts = json_string_value(json_object_get(j, "options"));
+  int r = 0;
+  if (then && *then && now && strcmp(then, now) != 0)
+    r = tart_error_make(err, 0,
+                        "VM \"%s\" was suspended with %s, but this run gives it %s: QEMU restores a VM only onto "
+                        "the devices it was saved with; run it with %s, or discard the suspended state with "
+                        "\"tart stop %s\"",
+                        name, then, now,
+                        opts && *opts ? opts : "no --disk, --dir, --cloud-init or --net-bridged options", name);
+  json_decref(j);
+  return r;
 }
 
 static void remove_sockets(const char *dir)
@@ -488,6 +522,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   struct supervisor s = {.name = name, .dir = dir, .qemu = -1};
   struct net_attachment na = {.n = 0};
   bool attached = false;
+  _cleanup_free_ char *devices = NULL;
   enum qemu_fs share_fs = QEMU_FS_9P;
   _cleanup_free_ char *virtiofsd = NULL;
   struct qemu_export *exports = NULL;
@@ -599,6 +634,11 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     }
   }
   if (qemu_cmdline_build(&qo, &argv, err) < 0)
+    goto out;
+  devices = qemu_device_summary(&qo);
+  s.devices = devices;
+  s.device_args = o->device_args;
+  if (restore && check_restore_devices(dir, name, devices, err) < 0)
     goto out;
   if (log_debug_enabled()) {
     _cleanup_free_ char *line = qemu_cmdline_string(argv);

@@ -44,6 +44,10 @@ struct run_opts {
   /* --suspendable: --dir shares use 9p, whose state QEMU can save (once
    * the guest unmounts them), instead of virtio-fs, which blocks suspend. */
   bool suspendable;
+  /* The run's device options as typed (--disk, --dir, --cloud-init,
+   * --net-bridged), kept with a suspended state to say how to resume it;
+   * NULL: none. */
+  const char *device_args;
   struct net_request net;
   /* --detach: once the VM runs (QMP up, VNC/pty announced), write one byte
    * to ready_fd, close it and send our stdout/stderr to logs/run.log.

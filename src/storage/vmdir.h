@@ -17,6 +17,11 @@
 #define VM_FILE_DISK   "disk.img"
 #define VM_FILE_NVRAM  "nvram.bin"
 #define VM_FILE_STATE  "state.qemusave"
+/* Beside a state file: the devices it was saved with (JSON: "devices", the
+ * words of qemu_device_summary; "options", the run's device options as
+ * typed), so that a restore onto other devices fails in one line that says
+ * what to pass.  Meaningless without the state file. */
+#define VM_FILE_STATE_DEVICES "state.devices.json"
 
 enum vm_state { VM_STATE_STOPPED = 0, VM_STATE_RUNNING, VM_STATE_SUSPENDED };
 

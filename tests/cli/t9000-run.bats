@@ -155,21 +155,38 @@ wait_exit() {
   [ "$status" -eq 0 ]
   [ "${lines[0]}" = kept ]
   [ "${lines[1]}" -ge "$before" ]
-  [ ! -e "$TART_HOME/vms/vm/state.qemusave" ]
+  [ ! -e "$TART_HOME/vms/vm/state.qemusave" ] && [ ! -e "$TART_HOME/vms/vm/state.devices.json" ]
   run tart stop vm --timeout 0
   wait_exit 10
 }
 
-@test "stop of a suspended VM discards its state" {
+@test "a suspended VM resumed without its devices says which to pass; stop discards its state" {
   make_guest vm --firmware bios
-  start vm
+  truncate -s 4M "$BATS_TEST_TMPDIR/extra disk.img"
+  "$TART" run vm --no-graphics --net-user --disk "$BATS_TEST_TMPDIR/extra disk.img:ro" \
+    >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PID=$!
   wait_ready vm
   run tart suspend vm
   [ "$status" -eq 0 ]
   wait_exit 30
+  [ -s "$TART_HOME/vms/vm/state.devices.json" ]
+  # Without the disk, QEMU could not restore it: one line naming the option.
+  run --separate-stderr tart run vm --no-graphics --net-user
+  [ "$status" -eq 1 ]
+  [ "$(wc -l <<<"$stderr")" -eq 1 ]
+  [[ "$stderr" == *"was suspended with 2 CPUs, 512 MiB, 1 NIC, extra disks [ro], but this run gives it 2 CPUs, 512 MiB, 1 NIC"* ]]
+  [[ "$stderr" == *"run it with --disk '$BATS_TEST_TMPDIR/extra disk.img:ro', or discard"* ]]
+  # Nothing was lost: still suspended, state and record kept.
+  run tart get vm --format json
+  [[ "$output" == *'"State": "suspended"'* ]]
+  # A clone of a suspended VM keeps both.
+  run tart clone vm copy
+  [ "$status" -eq 0 ]
+  [ -s "$TART_HOME/vms/copy/state.qemusave" ] && [ -s "$TART_HOME/vms/copy/state.devices.json" ]
   run tart stop vm
   [ "$status" -eq 0 ]
-  [ ! -e "$TART_HOME/vms/vm/state.qemusave" ]
+  [ ! -e "$TART_HOME/vms/vm/state.qemusave" ] && [ ! -e "$TART_HOME/vms/vm/state.devices.json" ]
   run tart get vm --format json
   [[ "$output" == *'"State": "stopped"'* ]]
 }

@@ -1076,6 +1076,59 @@ static void test_share_exports(void **state)
   tart_error_release(&err);
 }
 
+static void test_device_summary(void **state)
+{
+  (void)state;
+  struct fixture f;
+  fixture_init(&f, VM_ARCH_AMD64, VM_FIRMWARE_EFI);
+  char *s = qemu_device_summary(&f.o);
+  assert_string_equal(s, "4 CPUs, 4096 MiB, 1 NIC");
+  free(s);
+
+  const struct qemu_disk disks[] = {{.path = "/a"}, {.path = "/b", .readonly = true}};
+  const struct qemu_share sh[] = {{.name = "src", .path = "/s", .readonly = true, .tag = "w"},
+                                  {.name = "out", .path = "/o", .tag = "w"},
+                                  {.path = "/x"}};
+  f.o.extra_disks = disks;
+  f.o.n_extra_disks = 2;
+  f.o.shares = sh;
+  f.o.n_shares = 3;
+  vm_config_set_cpu(&f.cfg, 1);
+  s = qemu_device_summary(&f.o);
+  assert_string_equal(s, "1 CPU, 4096 MiB, 1 NIC, extra disks [rw, ro], 9p shares [src ro, out, "
+                         "com.apple.virtio-fs.automount]");
+  free(s);
+
+  /* Paths, display, serial and the network backend do not count; NICs do. */
+  const struct qemu_disk other[] = {{.path = "/elsewhere"}, {.path = "/b2", .readonly = true}};
+  f.o.extra_disks = other;
+  f.o.display = QEMU_DISPLAY_VNC;
+  f.o.serial = QEMU_SERIAL_PTY;
+  int fds[] = {5, 6};
+  f.o.net = QEMU_NET_TAP_FD;
+  f.o.tap_fd = 4;
+  f.o.more_tap_fds = fds;
+  f.o.n_more_tap_fds = 2;
+  f.o.share_fs = QEMU_FS_VIRTIOFS;
+  s = qemu_device_summary(&f.o);
+  assert_string_equal(s, "1 CPU, 4096 MiB, 3 NICs, extra disks [rw, ro], virtio-fs shares [w, "
+                      "com.apple.virtio-fs.automount]");
+  free(s);
+  f.o.net = QEMU_NET_NONE;
+  f.o.n_shares = 0;
+  f.o.n_extra_disks = 0;
+  s = qemu_device_summary(&f.o);
+  assert_string_equal(s, "1 CPU, 4096 MiB, 0 NICs");
+  free(s);
+
+  /* Shares that cannot be grouped: no summary (the build reports why). */
+  const struct qemu_share bad[] = {{.path = "/a"}, {.name = "n", .path = "/b"}};
+  f.o.shares = bad;
+  f.o.n_shares = 2;
+  assert_null(qemu_device_summary(&f.o));
+  fixture_clear(&f);
+}
+
 /* ---- parsers -------------------------------------------------------------- */
 
 static void test_parse_disk_valid(void **state)
@@ -1385,6 +1438,7 @@ int main(void)
       cmocka_unit_test(test_share_errors),
       cmocka_unit_test(test_virtiofs_devices_and_shared_ram),
       cmocka_unit_test(test_share_exports),
+      cmocka_unit_test(test_device_summary),
       cmocka_unit_test(test_parse_disk_valid),
       cmocka_unit_test(test_parse_disk_invalid),
       cmocka_unit_test(test_parse_dir_valid),
