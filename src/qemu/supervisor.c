@@ -19,6 +19,7 @@
 #include "qemu/virtiofsd.h"
 #include "storage/copy.h"
 #include "storage/local.h"
+#include "storage/remote_dir.h"
 #include "storage/vmdir.h"
 #include "util/fs.h"
 #include "util/log.h"
@@ -482,6 +483,32 @@ static bool virtiofsd_failure(struct virtiofsd *v, size_t n, const char *dir, ch
   return false;
 }
 
+/* --dir http(s)://...tar.gz (upstream §9.5): each such share becomes a
+ * fresh tmp/ entry holding the unpacked archive (removed when the run
+ * ends); the others are copied as they are. */
+static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, struct qemu_share *shares,
+                               struct tmp_entry *vols, size_t *n_vols, tart_error_t *err)
+{
+  if (o->n_shares > 16)
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir options (at most 16)");
+  for (size_t i = 0; i < o->n_shares; i++) {
+    shares[i] = o->shares[i];
+    if (!remote_dir_is_url(shares[i].path))
+      continue;
+    _cleanup_free_ char *archive = NULL;
+    if (remote_dir_fetch(h, shares[i].path, &archive, err) < 0)
+      return -1;
+    if (tmp_entry_create(h, &vols[*n_vols], err) < 0)
+      return -1;
+    struct tmp_entry *v = &vols[(*n_vols)++];
+    if (remote_dir_extract(archive, v->path, err) < 0)
+      return tart_error_wrap(err, "--dir %s", shares[i].path);
+    log_debug("--dir %s: unpacked into %s", shares[i].path, v->path);
+    shares[i].path = v->path;
+  }
+  return 0;
+}
+
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
 {
   _cleanup_free_ char *dir = NULL;
@@ -523,6 +550,10 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   struct net_attachment na = {.n = 0};
   bool attached = false;
   _cleanup_free_ char *devices = NULL;
+  /* The shares, with http(s) ones replaced by their unpacked copies. */
+  struct qemu_share shares[16];
+  struct tmp_entry vols[ARRAY_SIZE(shares)];
+  size_t n_vols = 0;
   enum qemu_fs share_fs = QEMU_FS_9P;
   _cleanup_free_ char *virtiofsd = NULL;
   struct qemu_export *exports = NULL;
@@ -548,9 +579,11 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   remove_sockets(dir);
   virtiofsd_cleanup_dir(dir);
   bool restore = access(state, F_OK) == 0;
+  if (fetch_remote_shares(h, o, shares, vols, &n_vols, err) < 0)
+    goto out;
   if (o->n_shares > 0 &&
       (vm_pick_share_fs(o->suspendable, restore, &share_fs, &virtiofsd, err) < 0 ||
-       qemu_share_exports(o->shares, o->n_shares, share_fs, &exports, &n_exports, err) < 0))
+       qemu_share_exports(shares, o->n_shares, share_fs, &exports, &n_exports, err) < 0))
     goto out;
   if (share_fs == QEMU_FS_VIRTIOFS && n_exports > ARRAY_SIZE(vfs)) {
     tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir mount tags (at most %zu)", ARRAY_SIZE(vfs));
@@ -559,9 +592,9 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   /* 9p: QEMU would fail on a missing directory with a long message. */
   for (size_t i = 0; share_fs == QEMU_FS_9P && i < o->n_shares; i++) {
     struct stat st;
-    int en = stat(o->shares[i].path, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    int en = stat(shares[i].path, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
     if (en != 0) {
-      tart_error_exit(err, TART_EXIT_USAGE, en, "--dir %s", o->shares[i].path);
+      tart_error_exit(err, TART_EXIT_USAGE, en, "--dir %s", shares[i].path);
       goto out;
     }
   }
@@ -602,7 +635,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
       .n_forwards = o->n_forwards,
       .extra_disks = o->disks,
       .n_extra_disks = o->n_disks,
-      .shares = o->shares,
+      .shares = shares,
       .n_shares = o->n_shares,
       .share_fs = share_fs,
       .virtiofs_sockets = vfs_sockets,
@@ -628,7 +661,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   }
   if (share_fs == QEMU_FS_VIRTIOFS) {
     for (; n_vfs < n_exports; n_vfs++) {
-      if (virtiofsd_start(virtiofsd, dir, n_vfs, &exports[n_vfs], o->shares, &vfs[n_vfs], err) < 0)
+      if (virtiofsd_start(virtiofsd, dir, n_vfs, &exports[n_vfs], shares, &vfs[n_vfs], err) < 0)
         goto out;
       vfs_sockets[n_vfs] = vfs[n_vfs].socket;
     }
@@ -779,6 +812,8 @@ out:
   }
   remove_sockets(dir);
   stop_virtiofsds(vfs, n_vfs, dir);
+  for (size_t i = 0; i < n_vols; i++)
+    tmp_entry_discard(&vols[i]);
   if (share_fs == QEMU_FS_VIRTIOFS)
     virtiofsd_cleanup_dir(dir);
   qemu_exports_free(exports, n_exports);

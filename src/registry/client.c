@@ -363,15 +363,7 @@ static int perform(struct registry_conn *c, const struct request *req, struct re
   curl_easy_setopt(h, CURLOPT_HTTP_VERSION, (long)CURL_HTTP_VERSION_2TLS);
   curl_easy_setopt(h, CURLOPT_BUFFERSIZE, 256L * 1024L);
   curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-  const char *ca_file = getenv("SSL_CERT_FILE");
-  const char *ca_dir = getenv("SSL_CERT_DIR");
-  if (ca_file && *ca_file) {
-    /* The given bundle, plus the system store through its hashed dir. */
-    curl_easy_setopt(h, CURLOPT_CAINFO, ca_file);
-    curl_easy_setopt(h, CURLOPT_CAPATH, (ca_dir && *ca_dir) ? ca_dir : "/etc/ssl/certs");
-  } else if (ca_dir && *ca_dir) {
-    curl_easy_setopt(h, CURLOPT_CAPATH, ca_dir);
-  }
+  curl_api_set_ca(h);
 
   if (!strcmp(req->method, "HEAD")) {
     curl_easy_setopt(h, CURLOPT_NOBODY, 1L);

@@ -4,6 +4,7 @@
 #include <dlfcn.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
 
@@ -62,4 +63,17 @@ int curl_api_load(tart_error_t *err)
   if (load_error[0] != '\0')
     return tart_error_make(err, 0, "%s", load_error);
   return 0;
+}
+
+void curl_api_set_ca(CURL *h)
+{
+  const char *ca_file = getenv("SSL_CERT_FILE");
+  const char *ca_dir = getenv("SSL_CERT_DIR");
+  if (ca_file && *ca_file) {
+    /* The given bundle, plus the system store through its hashed dir. */
+    curl_api.easy_setopt(h, CURLOPT_CAINFO, ca_file);
+    curl_api.easy_setopt(h, CURLOPT_CAPATH, (ca_dir && *ca_dir) ? ca_dir : "/etc/ssl/certs");
+  } else if (ca_dir && *ca_dir) {
+    curl_api.easy_setopt(h, CURLOPT_CAPATH, ca_dir);
+  }
 }

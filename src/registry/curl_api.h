@@ -37,6 +37,10 @@ extern struct curl_api curl_api;
  * library is an error naming the Debian package. */
 int curl_api_load(tart_error_t *err);
 
+/* Trust what OpenSSL-based tools trust: $SSL_CERT_FILE (plus the system
+ * store's hashed directory) and $SSL_CERT_DIR, when set. */
+void curl_api_set_ca(CURL *h);
+
 #ifndef TART_CURL_API_IMPL
 #undef curl_easy_setopt
 #undef curl_easy_getinfo

@@ -336,6 +336,62 @@ wait_exit() {
   [[ "$stderr" == *"cannot share directories over virtio-fs: no virtiofsd found"* ]]
 }
 
+@test "--dir URL: a .tar.gz from a web server is unpacked and shared, cached and revalidated, removed at the end" {
+  make_guest vm --firmware bios
+  mkdir -p "$BATS_TEST_TMPDIR/web" "$BATS_TEST_TMPDIR/content/sub"
+  echo "from the web" >"$BATS_TEST_TMPDIR/content/sub/page.txt"
+  tar -czf "$BATS_TEST_TMPDIR/web/share.tar.gz" -C "$BATS_TEST_TMPDIR/content" .
+  local port
+  port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  python3 -m http.server "$port" --bind 127.0.0.1 --directory "$BATS_TEST_TMPDIR/web" \
+    >"$BATS_TEST_TMPDIR/http.log" 2>&1 3>&- &
+  local http_pid=$!
+  for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/" && break; sleep 0.1; done
+  local url="http://127.0.0.1:$port/share.tar.gz"
+
+  "$TART" run vm --no-graphics --net-user --dir "$url:ro" >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PID=$!
+  wait_ready vm
+  run tart exec vm /bin/cat /mnt/shared/sub/page.txt
+  [ "$status" -eq 0 ]
+  [ "$output" = "from the web" ]
+  run tart exec vm /bin/sh -c 'echo x >/mnt/shared/new'
+  [ "$status" -ne 0 ]
+  # The unpacked copy lives in tmp/ while the VM runs, and goes with it.
+  run find "$TART_HOME/tmp" -name page.txt
+  [ "$(wc -l <<<"$output")" -eq 1 ]
+  run tart stop vm --timeout 0
+  wait_exit 10
+  run find "$TART_HOME/tmp" -name page.txt
+  [ -z "$output" ]
+  [ "$(ls "$TART_HOME/cache/URLs/"*.tar.gz | wc -l)" -eq 1 ]
+  grep -q "\"url\": \"$url\"" "$TART_HOME/cache/URLs/"*.json
+
+  # Next run: revalidated (304), not downloaded again.
+  run --separate-stderr tart run vm --detach --no-graphics --net-user --dir "$url"
+  [ "$status" -eq 0 ]
+  run tart stop vm --timeout 0
+  [ "$(grep -c 'GET /share.tar.gz HTTP/1.1" 200' "$BATS_TEST_TMPDIR/http.log")" -eq 1 ]
+  grep -q 'GET /share.tar.gz HTTP/1.1" 304' "$BATS_TEST_TMPDIR/http.log"
+
+  # A missing archive is one line with the HTTP status.
+  run --separate-stderr tart run vm --no-graphics --net-user --dir "http://127.0.0.1:$port/none.tar.gz"
+  [ "$status" -eq 1 ]
+  [ "$stderr" = "tart: error: cannot download http://127.0.0.1:$port/none.tar.gz: HTTP 404" ]
+
+  # The server gone: the cached copy serves, with a warning.
+  kill "$http_pid"
+  wait "$http_pid" 2>/dev/null || true
+  run --separate-stderr tart run vm --detach --no-graphics --net-user --dir "$url"
+  [ "$status" -eq 0 ]
+  [[ "$stderr" == *"cannot reach $url"*"using the cached copy"* ]]
+  run tart stop vm --timeout 0
+  # Nothing downloaded and never reachable: an error.
+  run --separate-stderr tart run vm --no-graphics --net-user --dir "http://127.0.0.1:$port/other.tar.gz"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == "tart: error: cannot download http://127.0.0.1:$port/other.tar.gz: "* ]]
+}
+
 @test "--detach --vnc --serial: returns once running, prints the URL and pty; screendump; a guest ignoring the button is forced" {
   make_guest vm --firmware bios
   run --separate-stderr tart run vm --detach --vnc --serial --net-user

@@ -1,0 +1,45 @@
+/* `tart run --dir URL`: a directory shared from a .tar.gz on a web server
+ * (upstream §9.5).  The archive is downloaded into a URL cache, revalidated
+ * on later runs, and unpacked into a fresh tmp/ entry that the VM shares;
+ * the copy is removed when the run ends (tmp/ GC collects it after a crash).
+ *
+ *   $TART_HOME/cache/URLs/<sha256 of the URL>.tar.gz   the archive
+ *   $TART_HOME/cache/URLs/<sha256 of the URL>.json     {"url", "etag", "last_modified"}
+ *
+ * A cached archive is revalidated with If-None-Match / If-Modified-Since
+ * (304: kept).  When the server cannot be reached, the cached copy is used
+ * with a warning.  The cache is kept under REMOTE_DIR_CACHE_MAX bytes by
+ * removing the least recently used archives (never the one in use). */
+#ifndef TART_STORAGE_REMOTE_DIR_H
+#define TART_STORAGE_REMOTE_DIR_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "storage/home.h"
+#include "util/error.h"
+
+#define REMOTE_DIR_CACHE     "URLs" /* under $TART_HOME/cache */
+#define REMOTE_DIR_CACHE_MAX (1024ULL * 1024 * 1024)
+
+/* Is path an http:// or https:// URL (case-insensitive scheme)? */
+bool remote_dir_is_url(const char *path);
+
+/* The cached archive of url, downloaded or revalidated now: *archive gets
+ * its path (malloc'ed).  Errors name the URL and the HTTP status or curl's
+ * reason. */
+int remote_dir_fetch(struct tart_home *h, const char *url, char **archive, tart_error_t *err);
+
+/* Unpack the (gzip, bzip2, xz, zstd or plain) tar archive at `archive` into
+ * the existing empty directory `dest`.  Entries are confined to dest:
+ * absolute names, ".." components and paths through symlinks are refused
+ * (the whole extraction fails: a hostile archive is not half-trusted);
+ * device nodes and FIFOs are refused; owners are not restored, modes are
+ * (without setuid/setgid).  Returns the number of entries, or -1. */
+long remote_dir_extract(const char *archive, const char *dest, tart_error_t *err);
+
+/* Keep cache/URLs under max_bytes: remove the least recently used
+ * archives (and their .json) except `keep`.  Errors are ignored. */
+void remote_dir_cache_trim(const char *cache_dir, uint64_t max_bytes, const char *keep);
+
+#endif
