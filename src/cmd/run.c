@@ -165,6 +165,21 @@ static int run_detached(struct tart_home *h, const char *name, struct run_opts *
   return 0;
 }
 
+/* A relative file name becomes absolute against our working directory;
+ * absolute names and URLs ("scheme://...") stay. */
+static void make_absolute(char **path)
+{
+  const char *p = *path;
+  if (p == NULL || *p == '/' || strstr(p, "://") != NULL)
+    return;
+  char cwd[4096];
+  if (getcwd(cwd, sizeof(cwd)) == NULL)
+    return; /* QEMU will say what it cannot open */
+  char *abs = xasprintf("%s/%s", strcmp(cwd, "/") ? cwd : "", p);
+  free(*path);
+  *path = abs;
+}
+
 int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
   enum {
@@ -389,6 +404,12 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     o.display = QEMU_DISPLAY_NONE;
   else if (graphics)
     o.display = QEMU_DISPLAY_WINDOW;
+  /* QEMU runs in the VM directory and virtiofsd elsewhere: relative paths
+   * are the caller's, as upstream reads them. */
+  for (size_t i = 0; i < nd; i++)
+    make_absolute(&disks[i].path);
+  for (size_t i = 0; i < ns; i++)
+    make_absolute(&shares[i].path);
   o.disks = disks;
   o.n_disks = nd;
   o.shares = shares;

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "util/util.h"
 
@@ -731,7 +732,10 @@ char *qemu_device_summary(const struct qemu_opts *o)
     s = n;
   }
   qemu_exports_free(ex, nex);
-  return s;
+  /* The CPU model follows the accelerator (-cpu host / max). */
+  char *n = xasprintf("%s, %s%s", s, o->kvm ? "KVM" : "TCG", o->nested ? " nested" : "");
+  free(s);
+  return n;
 }
 
 /* ---- flag parsers ----------------------------------------------------- */
@@ -857,7 +861,7 @@ int qemu_parse_disk_arg(const char *s, struct qemu_disk *out, tart_error_t *err)
 
 static bool is_http_url(const char *p, size_t len)
 {
-  return (len >= 7 && strncmp(p, "http://", 7) == 0) || (len >= 8 && strncmp(p, "https://", 8) == 0);
+  return (len >= 7 && strncasecmp(p, "http://", 7) == 0) || (len >= 8 && strncasecmp(p, "https://", 8) == 0);
 }
 
 int qemu_parse_dir_arg(const char *s, struct qemu_share *out, tart_error_t *err)

@@ -245,7 +245,8 @@ void qemu_exports_free(struct qemu_export *e, size_t n);
 /* The guest-visible device model of o in words, for checking that a
  * suspended VM is restored onto the devices it was saved with (QEMU's
  * migration stream needs the same ones), e.g.
- *   "2 CPUs, 512 MiB, 1 NIC, extra disks [rw, ro], 9p shares [src ro]"
+ *   "2 CPUs, 512 MiB, 1 NIC, extra disks [rw, ro], 9p shares [src ro], TCG"
+ * (the accelerator, as the CPU model follows it; " nested" with --nested).
  * The display, serial, network backend and file paths are not part of it:
  * they may change between suspend and restore.  Malloc'ed; NULL when the
  * shares cannot be grouped (qemu_cmdline_build reports that). */

@@ -156,8 +156,7 @@ static pid_t spawn_qemu(const char *dir, char **argv, const int *keep_fds, size_
 struct supervisor {
   const char *name;
   const char *dir;
-  const char *devices;     /* qemu_device_summary of this run */
-  const char *device_args; /* as typed */
+  char *devices_json; /* state.devices.json for this run (devices, options) */
   pid_t qemu;
   struct qmp *qmp;
   bool stopping;
@@ -188,32 +187,35 @@ static int suspend_vm(struct supervisor *s, tart_error_t *err)
           "a VM with a mounted 9p share; unmount it in the guest first");
     return tart_error_wrap(err, "Failed to suspend the VM");
   }
+  _cleanup_free_ char *partial = xasprintf("%s/%s.partial", s->dir, VM_FILE_STATE);
   for (;;) {
     json_t *ret = NULL;
-    if (qmp_execute(s->qmp, "query-migrate", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, err) < 0)
+    if (qmp_execute(s->qmp, "query-migrate", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, err) < 0) {
+      unlink(partial);
       return -1;
+    }
     const char *status = json_string_value(json_object_get(ret, "status"));
     bool done = status && !strcmp(status, "completed");
     bool failed = status && (!strcmp(status, "failed") || !strcmp(status, "cancelled"));
     json_decref(ret);
     if (done)
       break;
-    if (failed)
+    if (failed) {
+      unlink(partial);
       return tart_error_make(err, 0, "Failed to suspend the VM: QEMU could not save its state");
+    }
     usleep(50 * 1000);
   }
-  _cleanup_free_ char *partial = xasprintf("%s/%s.partial", s->dir, VM_FILE_STATE);
   _cleanup_free_ char *state = vm_dir_file(s->dir, VM_FILE_STATE);
-  /* The devices first: a state file never exists without them. */
+  /* The devices first: a state file never exists without them.  0600:
+   * the options may hold URLs with tokens. */
   _cleanup_free_ char *devices_path = vm_dir_file(s->dir, VM_FILE_STATE_DEVICES);
-  json_t *dev = json_pack("{s:s, s:s}", "devices", s->devices ? s->devices : "", "options",
-                          s->device_args ? s->device_args : "");
-  _cleanup_free_ char *dev_text = json_dumps(dev, JSON_INDENT(2));
-  json_decref(dev);
-  if (write_file_atomic(devices_path, dev_text, strlen(dev_text), 0644, err) < 0 || fsync_path(partial, err) < 0 ||
-      rename(partial, state) < 0 || fsync_parent(state, err) < 0) {
+  if (write_file_atomic(devices_path, s->devices_json ? s->devices_json : "{}",
+                        s->devices_json ? strlen(s->devices_json) : 2, 0600, err) < 0 ||
+      fsync_path(partial, err) < 0 || rename(partial, state) < 0 || fsync_parent(state, err) < 0) {
     if (err && *err == NULL)
       tart_error_make(err, errno, "cannot store %s", state);
+    unlink(partial); /* as large as the guest's RAM */
     return tart_error_wrap(err, "Failed to suspend the VM");
   }
   printf("snapshot created successfully! shutting down the VM...\n");
@@ -297,6 +299,26 @@ static int finish_restore(struct supervisor *s, tart_error_t *err)
   return 0;
 }
 
+/* The text of state.devices.json, made before a suspend starts so that
+ * nothing can fail half-way.  Bytes that are not UTF-8 (legal in paths)
+ * become U+FFFD: the record is for showing, never for reopening. */
+static char *devices_record(const char *devices, const char *options)
+{
+  _cleanup_free_ char *d = utf8_sanitize(devices ? devices : "");
+  _cleanup_free_ char *o = utf8_sanitize(options ? options : "");
+  json_t *j = json_pack("{s:s, s:s}", "devices", d, "options", o);
+  char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
+  json_decref(j);
+  return text ? text : xstrdup("{}");
+}
+
+/* "2 CPUs, 512 MiB, " -- the part of a summary that `tart set` changes. */
+static size_t cpu_mem_len(const char *summary)
+{
+  const char *p = strstr(summary, " MiB");
+  return p ? (size_t)(p - summary) : 0;
+}
+
 /* A restore onto other devices than the state was saved with fails deep in
  * QEMU ("Unknown ramblock", "Missing section footer"); say it up front,
  * with what to pass.  No record (an older tart): let QEMU try. */
@@ -309,13 +331,17 @@ static int check_restore_devices(const char *dir, const char *name, const char *
   const char *then = json_string_value(json_object_get(j, "devices"));
   const char *opts = json_string_value(json_object_get(j, "options"));
   int r = 0;
-  if (then && *then && now && strcmp(then, now) != 0)
+  if (then && *then && now && strcmp(then, now) != 0) {
+    size_t lt = cpu_mem_len(then), ln = cpu_mem_len(now);
+    bool set_differs = lt != ln || strncmp(then, now, lt) != 0;
     r = tart_error_make(err, 0,
                         "VM \"%s\" was suspended with %s, but this run gives it %s: QEMU restores a VM only onto "
-                        "the devices it was saved with; run it with %s, or discard the suspended state with "
+                        "the devices it was saved with; %s%s%s, or discard the suspended state with "
                         "\"tart stop %s\"",
-                        name, then, now,
+                        name, then, now, set_differs ? "set the CPU count and memory back with \"tart set\" and " : "",
+                        "run it with ",
                         opts && *opts ? opts : "no --disk, --dir, --cloud-init or --net-bridged options", name);
+  }
   json_decref(j);
   return r;
 }
@@ -451,8 +477,12 @@ int vm_pick_share_fs(bool suspendable, bool restore, enum qemu_fs *fs, char **vi
     return 0;
   else if (geteuid() != 0)
     why = "virtiofsd needs root";
-  else if ((*virtiofsd = virtiofsd_find()) == NULL)
+  else if ((*virtiofsd = virtiofsd_find()) == NULL) {
+    const char *env = getenv("TART_VIRTIOFSD");
+    if (env && *env)
+      return tart_error_make(err, 0, "TART_VIRTIOFSD=%s is not an executable file", env);
     why = "no virtiofsd found (Debian: qemu-system-common; or set TART_VIRTIOFSD)";
+  }
   if (why == NULL) {
     *fs = QEMU_FS_VIRTIOFS;
     return 0;
@@ -472,11 +502,11 @@ static void stop_virtiofsds(struct virtiofsd *v, size_t n, const char *dir)
 static bool virtiofsd_failure(struct virtiofsd *v, size_t n, const char *dir, char *out, size_t len)
 {
   for (size_t i = 0; i < n; i++) {
-    if (!virtiofsd_exited(&v[i]))
+    if (!virtiofsd_failed(&v[i]))
       continue;
     char line[400];
     last_log_line(dir, VIRTIOFSD_LOG, line, sizeof(line));
-    snprintf(out, len, "virtiofsd for the --dir shares exited%s%s (see %s/%s/%s)", line[0] ? ": " : "", line, dir,
+    snprintf(out, len, "virtiofsd for the --dir shares failed%s%s (see %s/%s/%s)", line[0] ? ": " : "", line, dir,
              VM_LOGS_DIR, VIRTIOFSD_LOG);
     return true;
   }
@@ -555,6 +585,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   struct tmp_entry vols[ARRAY_SIZE(shares)];
   size_t n_vols = 0;
   enum qemu_fs share_fs = QEMU_FS_9P;
+  bool restore_attempt = false;
   _cleanup_free_ char *virtiofsd = NULL;
   struct qemu_export *exports = NULL;
   size_t n_exports = 0;
@@ -579,6 +610,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   remove_sockets(dir);
   virtiofsd_cleanup_dir(dir);
   bool restore = access(state, F_OK) == 0;
+  restore_attempt = restore;
   if (fetch_remote_shares(h, o, shares, vols, &n_vols, err) < 0)
     goto out;
   if (o->n_shares > 0 &&
@@ -669,10 +701,9 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   if (qemu_cmdline_build(&qo, &argv, err) < 0)
     goto out;
   devices = qemu_device_summary(&qo);
-  s.devices = devices;
-  s.device_args = o->device_args;
   if (restore && check_restore_devices(dir, name, devices, err) < 0)
     goto out;
+  s.devices_json = devices_record(devices, o->device_args);
   if (log_debug_enabled()) {
     _cleanup_free_ char *line = qemu_cmdline_string(argv);
     log_debug("qemu: %s", line);
@@ -812,13 +843,16 @@ out:
   }
   remove_sockets(dir);
   stop_virtiofsds(vfs, n_vfs, dir);
+  free(s.devices_json);
   for (size_t i = 0; i < n_vols; i++)
     tmp_entry_discard(&vols[i]);
   if (share_fs == QEMU_FS_VIRTIOFS)
     virtiofsd_cleanup_dir(dir);
   qemu_exports_free(exports, n_exports);
   if (attached) {
-    net_detach(&na, s.suspended);
+    /* A VM still suspended (saved now, or a restore that failed) keeps its
+     * lease: the guest has the address in its saved memory. */
+    net_detach(&na, s.suspended || (restore_attempt && access(state, F_OK) == 0));
     _cleanup_free_ char *ns = vm_dir_file(dir, VM_NET_STATE);
     unlink(ns);
   }

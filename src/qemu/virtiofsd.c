@@ -24,8 +24,9 @@
 char *virtiofsd_find(void)
 {
   const char *env = getenv("TART_VIRTIOFSD");
+  struct stat st;
   if (env != NULL)
-    return *env && access(env, X_OK) == 0 ? xstrdup(env) : NULL;
+    return *env && stat(env, &st) == 0 && S_ISREG(st.st_mode) && access(env, X_OK) == 0 ? xstrdup(env) : NULL;
   static const char *const fixed[] = {"/usr/lib/qemu/virtiofsd", "/usr/libexec/virtiofsd"};
   for (size_t i = 0; i < ARRAY_SIZE(fixed); i++)
     if (access(fixed[i], X_OK) == 0)
@@ -37,7 +38,6 @@ char *virtiofsd_find(void)
   char *save = NULL;
   for (char *d = strtok_r(copy, ":", &save); d; d = strtok_r(NULL, ":", &save)) {
     char *p = xasprintf("%s/virtiofsd", *d ? d : ".");
-    struct stat st;
     if (stat(p, &st) == 0 && S_ISREG(st.st_mode) && access(p, X_OK) == 0)
       return p;
     free(p);
@@ -81,10 +81,10 @@ static void child_setup(int report_fd, const struct virtiofsd *d, const struct q
                         const struct qemu_share *shares)
 {
   if (unshare(CLONE_NEWNS) < 0)
-    child_fail(report_fd, STEP_UNSHARE, 0);
+    child_fail(report_fd, STEP_UNSHARE, -1);
   /* Nothing mounted here may propagate back to the host. */
   if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-    child_fail(report_fd, STEP_PRIVATE, 0);
+    child_fail(report_fd, STEP_PRIVATE, -1);
   if (!e->subdirs) {
     const struct qemu_share *s = &shares[e->members[0]];
     if (mount(s->path, d->root, NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -96,9 +96,9 @@ static void child_setup(int report_fd, const struct virtiofsd *d, const struct q
   /* The root that holds the names is read-only, so the guest cannot
    * create files in tart's directory; the shares are mounted on top. */
   if (mount(d->root, d->root, NULL, MS_BIND, NULL) < 0)
-    child_fail(report_fd, STEP_ROOT_BIND, 0);
+    child_fail(report_fd, STEP_ROOT_BIND, -1);
   if (mount(NULL, d->root, NULL, MS_REMOUNT | MS_BIND | MS_RDONLY, NULL) < 0)
-    child_fail(report_fd, STEP_ROOT_RO, 0);
+    child_fail(report_fd, STEP_ROOT_RO, -1);
   for (size_t i = 0; i < e->n_members; i++) {
     const struct qemu_share *s = &shares[e->members[i]];
     if (mount(s->path, d->subdirs[i], NULL, MS_BIND | MS_REC, NULL) < 0)
@@ -171,6 +171,23 @@ static const char *step_text(enum step s)
   return "virtiofsd setup failed";
 }
 
+/* prefix + value for a -o option: virtiofsd's option parser (libfuse's
+ * fuse_opt) splits on ',' and takes '\' as an escape, and VM names may
+ * hold either. */
+static char *fuse_opt_value(const char *prefix, const char *value)
+{
+  size_t n = strlen(prefix);
+  char *out = xmalloc(n + 2 * strlen(value) + 1);
+  memcpy(out, prefix, n);
+  for (const char *p = value; *p; p++) {
+    if (*p == ',' || *p == '\\')
+      out[n++] = '\\';
+    out[n++] = *p;
+  }
+  out[n] = '\0';
+  return out;
+}
+
 /* Fork virtiofsd with its mounts; returns its pid, or -1. */
 static pid_t spawn(const char *binary, const char *vm_dir, struct virtiofsd *d, const struct qemu_export *e,
                    const struct qemu_share *shares, tart_error_t *err)
@@ -186,7 +203,7 @@ static pid_t spawn(const char *binary, const char *vm_dir, struct virtiofsd *d, 
   if (pipe2(pipefd, O_CLOEXEC) < 0)
     return tart_error_make(err, errno, "pipe");
   _cleanup_free_ char *fd_arg = xasprintf("--fd=%d", listen_fd);
-  _cleanup_free_ char *source = xasprintf("source=%s", d->root);
+  _cleanup_free_ char *source = fuse_opt_value("source=", d->root);
   const char *argv[] = {binary, fd_arg, "-o", source, "-o", "announce_submounts", NULL};
 
   pid_t parent = getpid();
@@ -277,15 +294,13 @@ int virtiofsd_start(const char *binary, const char *vm_dir, size_t index, const 
   return 0;
 }
 
-bool virtiofsd_exited(struct virtiofsd *d)
+bool virtiofsd_failed(struct virtiofsd *d)
 {
-  if (d->pid <= 0)
+  int status;
+  if (d->pid <= 0 || waitpid(d->pid, &status, WNOHANG) != d->pid)
     return false;
-  if (waitpid(d->pid, NULL, WNOHANG) == d->pid) {
-    d->pid = 0;
-    return true;
-  }
-  return false;
+  d->pid = 0;
+  return !WIFEXITED(status) || WEXITSTATUS(status) != 0;
 }
 
 static bool wait_ms(pid_t pid, int ms)

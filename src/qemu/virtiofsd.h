@@ -56,8 +56,11 @@ char *virtiofsd_find(void);
 int virtiofsd_start(const char *binary, const char *vm_dir, size_t index, const struct qemu_export *e,
                     const struct qemu_share *shares, struct virtiofsd *d, tart_error_t *err);
 
-/* Has the daemon exited (reaped here)?  False for one never started. */
-bool virtiofsd_exited(struct virtiofsd *d);
+/* Has the daemon failed: exited (reaped here) with a non-zero status or a
+ * signal?  A clean exit is virtiofsd's answer to QEMU closing the
+ * connection, so it says nothing about why QEMU stopped.  False for one
+ * never started. */
+bool virtiofsd_failed(struct virtiofsd *d);
 
 /* Stop (SIGTERM, then SIGKILL after timeout_ms), reap, remove the socket
  * and the mount-point directories, free.  Safe on a cleared struct and

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "registry/curl_api.h"
@@ -37,6 +39,20 @@ static bool name_confined(const char *name)
   for (const char *p = name; *p;) {
     size_t n = strcspn(p, "/");
     if (n == 2 && p[0] == '.' && p[1] == '.')
+      return false;
+    p += n;
+    while (*p == '/')
+      p++;
+  }
+  return true;
+}
+
+/* Does a (confined) name denote the root itself: only "." components? */
+static bool names_root(const char *name)
+{
+  for (const char *p = name; *p;) {
+    size_t n = strcspn(p, "/");
+    if (!(n == 1 && p[0] == '.') && n != 0)
       return false;
     p += n;
     while (*p == '/')
@@ -71,7 +87,12 @@ long remote_dir_extract(const char *archive, const char *dest, tart_error_t *err
     return tart_error_make(err, errno, "cannot resolve %s", dest);
   struct archive *a = archive_read_new();
   struct archive *w = archive_write_disk_new();
-  archive_read_support_filter_all(a);
+  /* In-process decompressors only: support_filter_all would also run
+   * external programs (lzop, lrzip, grzip...) on what a server sent. */
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_zstd(a);
   archive_read_support_format_tar(a);
   archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                         ARCHIVE_EXTRACT_SECURE_SYMLINKS);
@@ -87,8 +108,9 @@ long remote_dir_extract(const char *archive, const char *dest, tart_error_t *err
       return extract_fail(a, w, err, "cannot read %s: %s", archive, why(archive_error_string(a)));
     const char *name = archive_entry_pathname(e);
     const char *link = archive_entry_hardlink(e);
-    /* "./" is the archive's root, as `tar -C dir .` writes it. */
-    if (name && (!strcmp(name, ".") || !strcmp(name, "./")))
+    /* ".", "./", "./." ... name the destination itself (`tar -C dir .`
+     * writes one): its mode is ours to keep. */
+    if (name && names_root(name))
       continue;
     if (!name_confined(name) || (link && !name_confined(link)))
       return extract_fail(a, w, err, "refusing %s: entry \"%s\" points outside the directory", archive,
@@ -96,7 +118,16 @@ long remote_dir_extract(const char *archive, const char *dest, tart_error_t *err
     mode_t type = archive_entry_filetype(e);
     if (!link && type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
       return extract_fail(a, w, err, "refusing %s: entry \"%s\" is a device, FIFO or socket", archive, name);
-    archive_entry_set_perm(e, archive_entry_perm(e) & 01777); /* no setuid/setgid */
+    /* No setuid/setgid; directories stay ours to fill and remove (a 0555
+     * one would make the copy unremovable for a non-root user). */
+    archive_entry_set_perm(e, (archive_entry_perm(e) & 01777) | (type == AE_IFDIR ? 0700 : 0));
+    if (type == AE_IFREG && !link && archive_entry_size_is_set(e)) {
+      struct statvfs vfs;
+      uint64_t size = (uint64_t)archive_entry_size(e);
+      if (statvfs(real, &vfs) == 0 && size + REMOTE_DIR_SPACE_RESERVE > (uint64_t)vfs.f_bavail * vfs.f_frsize)
+        return extract_fail(a, w, err, "cannot unpack %s: entry \"%s\" (%llu bytes) would fill the file system",
+                            archive, name, (unsigned long long)size);
+    }
     _cleanup_free_ char *full = xasprintf("%s/%s", real, name);
     archive_entry_set_pathname(e, full);
     if (link) {
@@ -150,6 +181,14 @@ void remote_dir_cache_trim(const char *cache_dir, uint64_t max_bytes, const char
   struct dirent *de;
   while ((de = readdir(d)) != NULL) {
     size_t l = strlen(de->d_name);
+    /* <hex>.tar.gz.<pid>.partial of a download that was interrupted. */
+    if (l > 8 && strcmp(de->d_name + l - 8, ".partial") == 0) {
+      const char *dot = memrchr(de->d_name, '.', l - 8);
+      long pid = dot ? strtol(dot + 1, NULL, 10) : 0;
+      if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
+        unlinkat(dirfd(d), de->d_name, 0);
+      continue;
+    }
     if (l <= 7 || strcmp(de->d_name + l - 7, ".tar.gz") != 0)
       continue;
     struct stat st;
@@ -229,6 +268,29 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
   return fwrite(buf, size, n, d->out) * size;
 }
 
+/* Is the file a tar archive we can read to its end?  Headers only. */
+static int check_archive(const char *path, const char *url, tart_error_t *err)
+{
+  struct archive *a = archive_read_new();
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_format_tar(a);
+  int r = archive_read_open_filename(a, path, 256 * 1024);
+  struct archive_entry *e;
+  while (r == ARCHIVE_OK || r == ARCHIVE_WARN) {
+    r = archive_read_next_header(a, &e);
+    if (r == ARCHIVE_OK || r == ARCHIVE_WARN)
+      r = archive_read_data_skip(a);
+  }
+  int ret = 0;
+  if (r != ARCHIVE_EOF)
+    ret = tart_error_make(err, 0, "%s is not a tar archive (.tar.gz): %s", url, why(archive_error_string(a)));
+  archive_read_free(a);
+  return ret;
+}
+
 int remote_dir_fetch(struct tart_home *h, const char *url, char **archive, tart_error_t *err)
 {
   *archive = NULL;
@@ -300,15 +362,24 @@ int remote_dir_fetch(struct tart_home *h, const char *url, char **archive, tart_
     ret = 0;
   } else if (status != 200) {
     tart_error_make(err, 0, "cannot download %s: HTTP %ld", url, status);
-  } else if (closed != 0 || fsync_path(partial, err) < 0 || rename(partial, path) < 0) {
+  } else if (closed != 0) {
+    tart_error_make(err, errno, "cannot write %s", partial);
+  } else if (check_archive(partial, url, err) < 0) {
+    /* Not a tar archive: the good cached copy, if any, stays. */
+  } else if (fsync_path(partial, err) < 0 || rename(partial, path) < 0) {
     if (err && *err == NULL)
       tart_error_make(err, errno, "cannot store %s", path);
   } else {
-    json_t *m = json_pack("{s:s, s:s?, s:s?}", "url", url, "etag", d.etag, "last_modified", d.last_modified);
-    _cleanup_free_ char *text = json_dumps(m, JSON_INDENT(2));
+    /* 0600: URLs may carry tokens.  Bytes that are not UTF-8 become
+     * U+FFFD: a validator that does not match is only a full download. */
+    _cleanup_free_ char *u = utf8_sanitize(url);
+    _cleanup_free_ char *et = d.etag ? utf8_sanitize(d.etag) : NULL;
+    _cleanup_free_ char *lmod = d.last_modified ? utf8_sanitize(d.last_modified) : NULL;
+    json_t *m = json_pack("{s:s, s:s?, s:s?}", "url", u, "etag", et, "last_modified", lmod);
+    _cleanup_free_ char *text = m ? json_dumps(m, JSON_INDENT(2)) : NULL;
     json_decref(m);
     tart_error_t e = NULL;
-    if (write_file_atomic(meta_path, text, strlen(text), 0644, &e) < 0) {
+    if (text == NULL || write_file_atomic(meta_path, text, strlen(text), 0600, &e) < 0) {
       unlink(meta_path); /* a stale record would revalidate the wrong copy */
       tart_error_release(&e);
     }

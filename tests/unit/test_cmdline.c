@@ -1082,7 +1082,7 @@ static void test_device_summary(void **state)
   struct fixture f;
   fixture_init(&f, VM_ARCH_AMD64, VM_FIRMWARE_EFI);
   char *s = qemu_device_summary(&f.o);
-  assert_string_equal(s, "4 CPUs, 4096 MiB, 1 NIC");
+  assert_string_equal(s, "4 CPUs, 4096 MiB, 1 NIC, TCG");
   free(s);
 
   const struct qemu_disk disks[] = {{.path = "/a"}, {.path = "/b", .readonly = true}};
@@ -1096,7 +1096,7 @@ static void test_device_summary(void **state)
   vm_config_set_cpu(&f.cfg, 1);
   s = qemu_device_summary(&f.o);
   assert_string_equal(s, "1 CPU, 4096 MiB, 1 NIC, extra disks [rw, ro], 9p shares [src ro, out, "
-                         "com.apple.virtio-fs.automount]");
+                         "com.apple.virtio-fs.automount], TCG");
   free(s);
 
   /* Paths, display, serial and the network backend do not count; NICs do. */
@@ -1110,15 +1110,19 @@ static void test_device_summary(void **state)
   f.o.more_tap_fds = fds;
   f.o.n_more_tap_fds = 2;
   f.o.share_fs = QEMU_FS_VIRTIOFS;
+  f.o.kvm = true;
+  f.o.nested = true;
   s = qemu_device_summary(&f.o);
   assert_string_equal(s, "1 CPU, 4096 MiB, 3 NICs, extra disks [rw, ro], virtio-fs shares [w, "
-                      "com.apple.virtio-fs.automount]");
+                      "com.apple.virtio-fs.automount], KVM nested");
   free(s);
   f.o.net = QEMU_NET_NONE;
   f.o.n_shares = 0;
   f.o.n_extra_disks = 0;
+  f.o.kvm = false;
+  f.o.nested = false;
   s = qemu_device_summary(&f.o);
-  assert_string_equal(s, "1 CPU, 4096 MiB, 0 NICs");
+  assert_string_equal(s, "1 CPU, 4096 MiB, 0 NICs, TCG");
   free(s);
 
   /* Shares that cannot be grouped: no summary (the build reports why). */
@@ -1265,6 +1269,11 @@ static void test_parse_dir_valid(void **state)
   assert_int_equal(qemu_parse_dir_arg("n:http://example.com:8080/a.tar.gz", &s, &err), 0);
   assert_string_equal(s.name, "n");
   assert_string_equal(s.path, "http://example.com:8080/a.tar.gz");
+  qemu_share_clear(&s);
+  /* Schemes are case-insensitive (RFC 3986). */
+  assert_int_equal(qemu_parse_dir_arg("HTTPS://example.com/a.tar.gz", &s, &err), 0);
+  assert_null(s.name);
+  assert_string_equal(s.path, "HTTPS://example.com/a.tar.gz");
   qemu_share_clear(&s);
   assert_null(err);
 }

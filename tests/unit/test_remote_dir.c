@@ -152,6 +152,30 @@ static void test_extract_tree(void **state)
   assert_true(S_ISLNK(st.st_mode));
 }
 
+static void test_extract_modes(void **state)
+{
+  (void)state;
+  /* "./." naming the destination must not change its mode; a read-only
+   * directory stays removable (u+rwx); a hard link to a symlink is fine. */
+  const struct ent e[] = {
+      {"./.", AE_IFDIR, 0777, NULL, NULL},
+      {".//", AE_IFDIR, 0000, NULL, NULL},
+      {"ro/", AE_IFDIR, 0555, NULL, NULL},
+      {"ro/f", AE_IFREG, 0444, "r", NULL},
+  };
+  _cleanup_free_ char *ar = make_archive("modes.tar.gz", e, ARRAY_SIZE(e));
+  _cleanup_free_ char *dest = fresh_dir("modes");
+  assert_int_equal(chmod(dest, 0750), 0);
+  tart_error_t err = NULL;
+  assert_int_equal(remote_dir_extract(ar, dest, &err), 2);
+  struct stat st;
+  assert_int_equal(stat(dest, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0750);
+  _cleanup_free_ char *ro = xasprintf("%s/ro", dest);
+  assert_int_equal(stat(ro, &st), 0);
+  assert_int_equal(st.st_mode & 07777, 0755);
+}
+
 static void expect_refused(const char *label, const struct ent *e, size_t n, const char *needle)
 {
   _cleanup_free_ char *arname = xasprintf("%s.tar.gz", label);
@@ -255,6 +279,15 @@ static void test_cache_trim(void **state)
   assert_true(path_exists(mid) && path_exists(new));
   _cleanup_free_ char *unrelated = xasprintf("%s/unrelated.txt", dir);
   assert_true(path_exists(unrelated));
+  /* Partial downloads of a process that is gone go; ours stay. */
+  put(dir, "abc.tar.gz.999999999.partial", 10, 3000);
+  _cleanup_free_ char *mine_name = xasprintf("abc.tar.gz.%d.partial", (int)getpid());
+  put(dir, mine_name, 10, 3000);
+  remote_dir_cache_trim(dir, 1024 * 1024, NULL);
+  _cleanup_free_ char *gone = xasprintf("%s/abc.tar.gz.999999999.partial", dir);
+  _cleanup_free_ char *mine = xasprintf("%s/%s", dir, mine_name);
+  assert_false(path_exists(gone));
+  assert_true(path_exists(mine));
   /* Room for none: all go but the one kept. */
   remote_dir_cache_trim(dir, 0, mid);
   assert_true(path_exists(mid));
@@ -266,6 +299,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_is_url),
       cmocka_unit_test(test_extract_tree),
+      cmocka_unit_test(test_extract_modes),
       cmocka_unit_test(test_extract_stays_inside),
       cmocka_unit_test(test_extract_bad_input),
       cmocka_unit_test(test_cache_trim),
