@@ -40,7 +40,8 @@ const char cmd_run_help[] =
     "  --no-graphics           Don't open a window (the default when there is no display)\n"
     "  --vnc                   Serve the display over VNC on 127.0.0.1 with a random port\n"
     "                          and password, and print its vnc:// URL (--vnc-experimental\n"
-    "                          is the same)\n"
+    "                          is the same); no window unless --graphics\n"
+    "  --graphics              Open a window (the default when there is a display)\n"
     "  --serial                Connect the guest's serial console to a new pty and print\n"
     "                          its path\n"
     "  --serial-path <path>    Connect the guest's serial console to this file or tty\n"
@@ -396,9 +397,10 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     args_usage_error(argv, err, "--graphics and --no-graphics are mutually exclusive");
     goto out;
   }
-  /* QEMU has one display: VNC replaces the window (upstream shows both
-   * only with --graphics, which QEMU cannot do at once). */
-  if (vnc)
+  /* As upstream: VNC replaces the window unless --graphics asks for both. */
+  if (vnc && graphics)
+    o.display = QEMU_DISPLAY_WINDOW_VNC;
+  else if (vnc)
     o.display = QEMU_DISPLAY_VNC;
   else if (no_graphics || detach)
     o.display = QEMU_DISPLAY_NONE;

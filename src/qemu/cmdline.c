@@ -454,6 +454,10 @@ static int add_display(struct vec *v, const struct qemu_opts *o, tart_error_t *e
     add(v, "-display");
     add(v, "none");
     return 0;
+  case QEMU_DISPLAY_WINDOW_VNC:
+    add(v, "-vnc");
+    add(v, "127.0.0.1:0,to=99,password=on");
+    /* fall through */
   case QEMU_DISPLAY_WINDOW:
     add(v, "-display");
     add(v, o->window_ui && *o->window_ui ? o->window_ui : "gtk");

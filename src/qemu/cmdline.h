@@ -140,6 +140,8 @@ enum qemu_display {
                           * QEMU takes the first free port from 5900 (query-vnc tells which);
                           * nobody can connect until the caller sets a password over QMP
                           * (change-vnc-password) */
+  QEMU_DISPLAY_WINDOW_VNC, /* both: the window (window_ui) and the VNC server above; VNC is a
+                            * display listener of its own in QEMU (upstream's --vnc --graphics) */
 };
 
 enum qemu_serial {

@@ -758,7 +758,7 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   }
   if (restore && finish_restore(&s, err) < 0)
     goto out;
-  if (o->display == QEMU_DISPLAY_VNC && announce_vnc(&s, err) < 0)
+  if ((o->display == QEMU_DISPLAY_VNC || o->display == QEMU_DISPLAY_WINDOW_VNC) && announce_vnc(&s, err) < 0)
     goto out;
   if (o->serial == QEMU_SERIAL_PTY && announce_pty(&s, err) < 0)
     goto out;

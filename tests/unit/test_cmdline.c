@@ -742,6 +742,14 @@ static void test_display_modes(void **state)
   argv = build_ok(&f.o);
   assert_pair(argv, "-display", "sdl");
   qemu_cmdline_free(argv);
+
+  /* --vnc --graphics: the window and the VNC server together. */
+  f.o.display = QEMU_DISPLAY_WINDOW_VNC;
+  argv = build_ok(&f.o);
+  assert_pair(argv, "-vnc", "127.0.0.1:0,to=99,password=on");
+  assert_pair(argv, "-display", "sdl");
+  assert_int_equal(count_opt(argv, "-display"), 1);
+  qemu_cmdline_free(argv);
   fixture_clear(&f);
 }
 
