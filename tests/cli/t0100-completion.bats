@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # Shell completion: tart --generate-completion-script bash|zsh|fish.  bash
 # and fish are driven for real (verbs, flags, VM names incl. OCI names with
-# ':'); zsh is checked for syntax.
+# ':'); zsh's function is run with compadd stubbed to print what it offers
+# (zsh filters by prefix itself), and the script is checked for syntax.
 
 load lib
 
@@ -58,6 +59,54 @@ complete_bash() {
   [[ "$output" == --resolver* ]]
   run fish -c "tart --generate-completion-script fish | source; complete -C 'tart stop '"
   [[ "$output" == *alpha* ]]
+}
+
+# complete_zsh WORDS...: every candidate the zsh function offers for the
+# last word (unfiltered: compadd does the prefix matching in real zsh).
+complete_zsh() {
+  zsh -f -c '
+    compdef() { :; }
+    _files() { print -r -- "<files>"; }
+    compadd() {
+      local -a out
+      while (( $# )); do
+        case $1 in
+        -a) shift; out+=("${(@P)1}") ;;
+        --) shift; out+=("$@"); break ;;
+        -*) ;;
+        *) out+=("$1") ;;
+        esac
+        shift
+      done
+      print -rl -- $out
+    }
+    source "$1"
+    shift
+    words=(tart "$@")
+    CURRENT=$#words
+    _tart
+  ' zsh "$BATS_TEST_TMPDIR/_tart" "$@"
+}
+
+@test "zsh: verbs, a verb's flags, local and all VM names, network subcommands, files" {
+  command -v zsh >/dev/null || skip "zsh is not installed"
+  "$TART" --generate-completion-script zsh >"$BATS_TEST_TMPDIR/_tart"
+  make_vm alpha
+  make_oci_entry alpha "127.0.0.1%3A5000" org/img "$(fake_hex 1)" latest
+  run complete_zsh ""
+  [[ "$output" == *$'\nrun\n'* && "$output" == *network* && "$output" == *--version* ]]
+  [[ "$output" != *fqn* ]]
+  run complete_zsh run --n
+  [[ "$output" == *$'--net-softnet\n'* && "$output" == *--no-graphics* && "$output" == *--suspendable* ]]
+  [[ "$output" != *--timeout* ]]
+  run complete_zsh --debug stop ""
+  [ "$output" = alpha ]
+  run complete_zsh clone ""
+  [[ "$output" == *alpha* && "$output" == *"127.0.0.1:5000/org/img:latest"* ]]
+  run complete_zsh network ""
+  [ "$output" = "$(printf 'up\ndown\nstatus\nset')" ]
+  run complete_zsh import ""
+  [ "$output" = "<files>" ]
 }
 
 @test "zsh script parses; unknown shell is a usage error" {
