@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +22,7 @@
 #include "storage/vmdir.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/process.h"
 #include "util/util.h"
 #include "vmconfig/config.h"
 
@@ -127,18 +127,7 @@ static pid_t spawn_qemu(const char *dir, char **argv, const int *keep_fds, size_
   if (pid == 0) {
     /* QEMU dies with us, ignores the terminal's signals (we handle them),
      * and resolves the sockets and disk relative to the VM directory. */
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(127);
-    setpgid(0, 0);
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-      dup2(devnull, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
+    process_child_supervised(parent, log_fd);
     /* The tap devices QEMU is told about by number (-netdev tap,fd=N). */
     for (size_t i = 0; i < n_keep; i++)
       if (keep_fds[i] >= 0)

@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -19,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/process.h"
 #include "util/util.h"
 
 char *virtiofsd_find(void)
@@ -216,18 +216,7 @@ static pid_t spawn(const char *binary, const char *vm_dir, struct virtiofsd *d, 
   }
   if (pid == 0) {
     close(pipefd[0]);
-    prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (getppid() != parent)
-      _exit(127);
-    setpgid(0, 0); /* the terminal's signals are ours to handle */
-    sigset_t none;
-    sigemptyset(&none);
-    sigprocmask(SIG_SETMASK, &none, NULL);
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0)
-      dup2(devnull, 0);
-    dup2(log_fd, 1);
-    dup2(log_fd, 2);
+    process_child_supervised(parent, log_fd);
     fcntl(listen_fd, F_SETFD, 0);
     child_setup(pipefd[1], d, e, shares);
     execv(binary, (char *const *)argv);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -171,4 +172,20 @@ int process_run_input(const char *const argv[], const char *input, size_t input_
   free(obuf.data);
   free(ebuf.data);
   return ret;
+}
+
+void process_child_supervised(pid_t parent, int log_fd)
+{
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != parent)
+    _exit(127);
+  setpgid(0, 0);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  int devnull = open("/dev/null", O_RDONLY);
+  if (devnull >= 0)
+    dup2(devnull, 0);
+  dup2(log_fd, 1);
+  dup2(log_fd, 2);
 }

@@ -3,6 +3,7 @@
 #define TART_UTIL_PROCESS_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "util/error.h"
 
@@ -17,5 +18,12 @@ int process_run(const char *const argv[], char **out, tart_error_t *err);
  * stdin.  Error messages name the program by its base name. */
 int process_run_input(const char *const argv[], const char *input, size_t input_len, char **out,
                       tart_error_t *err);
+
+/* In a child between fork and exec of a helper the caller supervises
+ * (QEMU, virtiofsd): die with the parent (PR_SET_PDEATHSIG; _exit(127) if
+ * it is already gone), a process group of its own so that the terminal's
+ * signals reach only the parent, no blocked signals, stdin from /dev/null,
+ * stdout and stderr to log_fd.  Async-signal-safe. */
+void process_child_supervised(pid_t parent, int log_fd);
 
 #endif
