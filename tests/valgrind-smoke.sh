@@ -88,6 +88,8 @@ cases=(
   "64|--generate-completion-script"
   "64|run a --net-softnet --net-host"
   "64|run a --net-user --cloud-init $work/not-user-data.txt"
+  "64|run a --net-user --dir $work/no-such-dir"
+  "1|run a --net-user --dir http://$R/v2/none.tar.gz"
 )
 export TART_NETWORK_DIR="$work/net"
 if [ "$(id -u)" -eq 0 ] && ip netns add "tart-vg-$$" 2>/dev/null; then
