@@ -62,6 +62,13 @@ static void verb_list(FILE *f, const struct completion_verb *verbs, size_t n)
     fprintf(f, "%s%s", i ? " " : "", verbs[i].name);
 }
 
+/* "a|b|c": a case pattern of the words, for bash and zsh alike. */
+static void case_pattern(FILE *f, const char *const *words, size_t n)
+{
+  for (size_t i = 0; i < n; i++)
+    fprintf(f, "%s%s", i ? "|" : "", words[i]);
+}
+
 static void bash_script(FILE *f, const struct completion_verb *verbs, size_t n)
 {
   fprintf(f, "# bash completion for tart: source <(tart --generate-completion-script bash)\n"
@@ -91,11 +98,9 @@ static void bash_script(FILE *f, const struct completion_verb *verbs, size_t n)
              "  case $verb in\n"
              "  network) [[ $COMP_CWORD -eq $((i + 1)) ]] && words=\"up down status set\" ;;\n");
   fprintf(f, "  ");
-  for (size_t i = 0; i < ARRAY_SIZE(local_vm_verbs); i++)
-    fprintf(f, "%s%s", i ? "|" : "", local_vm_verbs[i]);
+  case_pattern(f, local_vm_verbs, ARRAY_SIZE(local_vm_verbs));
   fprintf(f, ") words=$(command tart list --quiet --source local 2>/dev/null) ;;\n  ");
-  for (size_t i = 0; i < ARRAY_SIZE(any_vm_verbs); i++)
-    fprintf(f, "%s%s", i ? "|" : "", any_vm_verbs[i]);
+  case_pattern(f, any_vm_verbs, ARRAY_SIZE(any_vm_verbs));
   fprintf(
       f, ") words=$(command tart list --quiet 2>/dev/null) ;;\n"
          "  esac\n"
@@ -140,13 +145,11 @@ static void zsh_script(FILE *f, const struct completion_verb *verbs, size_t n)
              "  fi\n"
              "  case $verb in\n"
              "  network) (( CURRENT == i + 1 )) && compadd up down status set ;;\n  ");
-  for (size_t i = 0; i < ARRAY_SIZE(local_vm_verbs); i++)
-    fprintf(f, "%s%s", i ? "|" : "", local_vm_verbs[i]);
+  case_pattern(f, local_vm_verbs, ARRAY_SIZE(local_vm_verbs));
   fprintf(f, ")\n"
              "    names=(${(f)\"$(command tart list --quiet --source local 2>/dev/null)\"})\n"
              "    compadd -a names ;;\n  ");
-  for (size_t i = 0; i < ARRAY_SIZE(any_vm_verbs); i++)
-    fprintf(f, "%s%s", i ? "|" : "", any_vm_verbs[i]);
+  case_pattern(f, any_vm_verbs, ARRAY_SIZE(any_vm_verbs));
   fprintf(f, ")\n"
              "    names=(${(f)\"$(command tart list --quiet 2>/dev/null)\"})\n"
              "    compadd -a names ;;\n"

@@ -245,7 +245,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct fw_expose *expose = NULL;
   size_t n_allow = 0, n_block = 0, n_expose = 0;
   struct qemu_disk disks[16];
-  struct qemu_share shares[16];
+  struct qemu_share shares[VM_MAX_SHARES];
   struct qemu_forward forwards[32];
   size_t nd = 0, ns = 0, nf = 0;
   /* The device options as typed, kept with a suspended state. */

@@ -199,8 +199,8 @@ static int suspend_vm(struct supervisor *s, tart_error_t *err)
   /* The devices first: a state file never exists without them.  0600:
    * the options may hold URLs with tokens. */
   _cleanup_free_ char *devices_path = vm_dir_file(s->dir, VM_FILE_STATE_DEVICES);
-  if (write_file_atomic(devices_path, s->devices_json ? s->devices_json : "{}",
-                        s->devices_json ? strlen(s->devices_json) : 2, 0600, err) < 0 ||
+  const char *record = s->devices_json ? s->devices_json : "{}";
+  if (write_file_atomic(devices_path, record, strlen(record), 0600, err) < 0 ||
       fsync_path(partial, err) < 0 || rename(partial, state) < 0 || fsync_parent(state, err) < 0) {
     if (err && *err == NULL)
       tart_error_make(err, errno, "cannot store %s", state);
@@ -508,8 +508,8 @@ static bool virtiofsd_failure(struct virtiofsd *v, size_t n, const char *dir, ch
 static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, struct qemu_share *shares,
                                struct tmp_entry *vols, size_t *n_vols, tart_error_t *err)
 {
-  if (o->n_shares > 16)
-    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir options (at most 16)");
+  if (o->n_shares > VM_MAX_SHARES)
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir options (at most %d)", VM_MAX_SHARES);
   for (size_t i = 0; i < o->n_shares; i++) {
     shares[i] = o->shares[i];
     if (!remote_dir_is_url(shares[i].path))
@@ -570,8 +570,8 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   bool attached = false;
   _cleanup_free_ char *devices = NULL;
   /* The shares, with http(s) ones replaced by their unpacked copies. */
-  struct qemu_share shares[16];
-  struct tmp_entry vols[ARRAY_SIZE(shares)];
+  struct qemu_share shares[VM_MAX_SHARES];
+  struct tmp_entry vols[VM_MAX_SHARES];
   size_t n_vols = 0;
   enum qemu_fs share_fs = QEMU_FS_9P;
   bool restore_attempt = false;

@@ -30,6 +30,8 @@
 #define VM_RUN_LOG         "run.log"        /* under logs/: our own output after --detach */
 #define VM_LOGS_DIR        "logs"
 
+#define VM_MAX_SHARES 16 /* --dir options of one run */
+
 struct run_opts {
   enum qemu_display display;
   enum qemu_serial serial;

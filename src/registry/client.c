@@ -204,20 +204,6 @@ struct xfer {
   bool source_failed;
 };
 
-static char *header_value(const char *line, size_t len, const char *name)
-{
-  size_t n = strlen(name);
-  if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':')
-    return NULL;
-  const char *v = line + n + 1;
-  const char *end = line + len;
-  while (v < end && (*v == ' ' || *v == '\t'))
-    v++;
-  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-    end--;
-  return strndup(v, (size_t)(end - v));
-}
-
 static size_t on_header(char *line, size_t size, size_t n, void *opaque)
 {
   struct xfer *x = opaque;
@@ -234,21 +220,21 @@ static size_t on_header(char *line, size_t size, size_t n, void *opaque)
     return len;
   }
   char *v;
-  if ((v = header_value(line, len, "WWW-Authenticate")) != NULL) {
+  if ((v = curl_header_value(line, len, "WWW-Authenticate")) != NULL) {
     if (resp->www_authenticate == NULL)
       resp->www_authenticate = v; /* the first challenge is the one we answer */
     else
       free(v);
-  } else if ((v = header_value(line, len, "Location")) != NULL) {
+  } else if ((v = curl_header_value(line, len, "Location")) != NULL) {
     free(resp->location);
     resp->location = v;
-  } else if ((v = header_value(line, len, "Content-Type")) != NULL) {
+  } else if ((v = curl_header_value(line, len, "Content-Type")) != NULL) {
     free(resp->content_type);
     resp->content_type = v;
-  } else if ((v = header_value(line, len, "Range")) != NULL) {
+  } else if ((v = curl_header_value(line, len, "Range")) != NULL) {
     free(resp->range);
     resp->range = v;
-  } else if ((v = header_value(line, len, "Retry-After")) != NULL) {
+  } else if ((v = curl_header_value(line, len, "Retry-After")) != NULL) {
     char *e;
     unsigned long s = strtoul(v, &e, 10);
     resp->retry_after = (*v && *e == '\0' && s < 3600) ? (unsigned)s : 1;

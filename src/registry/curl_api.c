@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <pthread.h>
 #include <string.h>
+#include <strings.h>
 
 struct curl_api curl_api;
 
@@ -76,4 +77,21 @@ void curl_api_set_ca(CURL *h)
   } else if (ca_dir && *ca_dir) {
     curl_api.easy_setopt(h, CURLOPT_CAPATH, ca_dir);
   }
+}
+
+char *curl_header_value(const char *line, size_t len, const char *name)
+{
+  size_t n = strlen(name);
+  if (len <= n + 1 || strncasecmp(line, name, n) != 0 || line[n] != ':')
+    return NULL;
+  const char *v = line + n + 1;
+  const char *end = line + len;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+    end--;
+  char *r = strndup(v, (size_t)(end - v));
+  if (r == NULL)
+    abort();
+  return r;
 }

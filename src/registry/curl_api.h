@@ -37,6 +37,11 @@ extern struct curl_api curl_api;
  * library is an error naming the Debian package. */
 int curl_api_load(tart_error_t *err);
 
+/* The value of header `name` (case-insensitive) if the header line
+ * [line, line+len) that a CURLOPT_HEADERFUNCTION got is that header,
+ * trimmed; malloc'ed.  NULL otherwise. */
+char *curl_header_value(const char *line, size_t len, const char *name);
+
 /* Trust what OpenSSL-based tools trust: $SSL_CERT_FILE (plus the system
  * store's hashed directory) and $SSL_CERT_DIR, when set. */
 void curl_api_set_ca(CURL *h);

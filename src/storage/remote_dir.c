@@ -47,6 +47,20 @@ static bool name_confined(const char *name)
   return true;
 }
 
+/* A reader for tar archives, plain or compressed.  In-process
+ * decompressors only: support_filter_all would also run external programs
+ * (lzop, lrzip, grzip...) on what a server sent. */
+static struct archive *tar_reader(void)
+{
+  struct archive *a = archive_read_new();
+  archive_read_support_filter_gzip(a);
+  archive_read_support_filter_bzip2(a);
+  archive_read_support_filter_xz(a);
+  archive_read_support_filter_zstd(a);
+  archive_read_support_format_tar(a);
+  return a;
+}
+
 /* Does a (confined) name denote the root itself: only "." components? */
 static bool names_root(const char *name)
 {
@@ -85,15 +99,8 @@ long remote_dir_extract(const char *archive, const char *dest, tart_error_t *err
    * components included: give it a path without any. */
   if (realpath(dest, real) == NULL)
     return tart_error_make(err, errno, "cannot resolve %s", dest);
-  struct archive *a = archive_read_new();
+  struct archive *a = tar_reader();
   struct archive *w = archive_write_disk_new();
-  /* In-process decompressors only: support_filter_all would also run
-   * external programs (lzop, lrzip, grzip...) on what a server sent. */
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_bzip2(a);
-  archive_read_support_filter_xz(a);
-  archive_read_support_filter_zstd(a);
-  archive_read_support_format_tar(a);
   archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
                                         ARCHIVE_EXTRACT_SECURE_SYMLINKS);
   if (archive_read_open_filename(a, archive, 256 * 1024) != ARCHIVE_OK)
@@ -228,19 +235,6 @@ struct download {
   char *last_modified;
 };
 
-static char *header_value(const char *line, size_t len, const char *name)
-{
-  size_t nl = strlen(name);
-  if (len <= nl || strncasecmp(line, name, nl) != 0 || line[nl] != ':')
-    return NULL;
-  const char *v = line + nl + 1, *end = line + len;
-  while (v < end && (*v == ' ' || *v == '\t'))
-    v++;
-  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
-    end--;
-  return xasprintf("%.*s", (int)(end - v), v);
-}
-
 static size_t on_header(char *buf, size_t size, size_t n, void *ud)
 {
   struct download *d = ud;
@@ -252,10 +246,10 @@ static size_t on_header(char *buf, size_t size, size_t n, void *ud)
     d->etag = d->last_modified = NULL;
   }
   char *v;
-  if ((v = header_value(buf, len, "ETag")) != NULL) {
+  if ((v = curl_header_value(buf, len, "ETag")) != NULL) {
     free(d->etag);
     d->etag = v;
-  } else if ((v = header_value(buf, len, "Last-Modified")) != NULL) {
+  } else if ((v = curl_header_value(buf, len, "Last-Modified")) != NULL) {
     free(d->last_modified);
     d->last_modified = v;
   }
@@ -271,12 +265,7 @@ static size_t on_body(char *buf, size_t size, size_t n, void *ud)
 /* Is the file a tar archive we can read to its end?  Headers only. */
 static int check_archive(const char *path, const char *url, tart_error_t *err)
 {
-  struct archive *a = archive_read_new();
-  archive_read_support_filter_gzip(a);
-  archive_read_support_filter_bzip2(a);
-  archive_read_support_filter_xz(a);
-  archive_read_support_filter_zstd(a);
-  archive_read_support_format_tar(a);
+  struct archive *a = tar_reader();
   int r = archive_read_open_filename(a, path, 256 * 1024);
   struct archive_entry *e;
   while (r == ARCHIVE_OK || r == ARCHIVE_WARN) {

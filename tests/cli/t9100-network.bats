@@ -52,6 +52,16 @@ nst() {
   ip netns exec "$NS" "$TART" "$@"
 }
 
+# give_to_nobody: TART_HOME and HOME belong to nobody, who can reach them.
+give_to_nobody() {
+  chown -R nobody "$TART_HOME" "$HOME"
+  local d=$BATS_TEST_TMPDIR
+  while [ "$d" != / ]; do
+    chmod o+x "$d"
+    d=$(dirname "$d")
+  done
+}
+
 make_guest() {
   local name=$1
   shift
@@ -363,12 +373,7 @@ NFT
 
 @test "a user without the NAT network's permission gets one line naming both fixes" {
   make_guest vm
-  chown -R nobody "$TART_HOME" "$HOME"
-  local d=$BATS_TEST_TMPDIR
-  while [ "$d" != / ]; do
-    chmod o+x "$d"
-    d=$(dirname "$d")
-  done
+  give_to_nobody
   run --separate-stderr ip netns exec "$NS" setpriv --reuid=nobody --regid=nogroup --clear-groups \
     env TART_HOME="$TART_HOME" HOME="$HOME" "$TART" run vm --no-graphics
   [ "$status" -eq 1 ]
@@ -402,12 +407,7 @@ NFT
   # maybe not in a container; a node of our own with that mode stands in.
   mknod -m 666 "$BATS_TEST_TMPDIR/tun" c 10 200
   make_guest vm
-  chown -R nobody "$TART_HOME" "$HOME"
-  local d=$BATS_TEST_TMPDIR
-  while [ "$d" != / ]; do
-    chmod o+x "$d"
-    d=$(dirname "$d")
-  done
+  give_to_nobody
   ip netns exec "$NS" unshare -m sh -c "
     mount --bind '$BATS_TEST_TMPDIR/helper' /usr/lib/qemu/qemu-bridge-helper &&
     mount --bind '$BATS_TEST_TMPDIR/etc-qemu' /etc/qemu &&
