@@ -311,24 +311,27 @@ static size_t cpu_mem_len(const char *summary)
 /* A restore onto other devices than the state was saved with fails deep in
  * QEMU ("Unknown ramblock", "Missing section footer"); say it up front,
  * with what to pass.  No record (an older tart): let QEMU try. */
-static int check_restore_devices(const char *dir, const char *name, const char *now, tart_error_t *err)
+static int check_restore_devices(const char *dir, const char *name, const char *devices, tart_error_t *err)
 {
   _cleanup_free_ char *path = vm_dir_file(dir, VM_FILE_STATE_DEVICES);
   json_t *j = json_load_file(path, 0, NULL);
-  if (j == NULL)
+  if (j == NULL || devices == NULL) {
+    json_decref(j);
     return 0;
+  }
+  /* Compared as recorded: sanitised the same way. */
+  _cleanup_free_ char *now = utf8_sanitize(devices);
   const char *then = json_string_value(json_object_get(j, "devices"));
   const char *opts = json_string_value(json_object_get(j, "options"));
   int r = 0;
-  if (then && *then && now && strcmp(then, now) != 0) {
+  if (then && *then && strcmp(then, now) != 0) {
     size_t lt = cpu_mem_len(then), ln = cpu_mem_len(now);
     bool set_differs = lt != ln || strncmp(then, now, lt) != 0;
     r = tart_error_make(err, 0,
                         "VM \"%s\" was suspended with %s, but this run gives it %s: QEMU restores a VM only onto "
-                        "the devices it was saved with; %s%s%s, or discard the suspended state with "
+                        "the devices it was saved with; %srun it with %s, or discard the suspended state with "
                         "\"tart stop %s\"",
                         name, then, now, set_differs ? "set the CPU count and memory back with \"tart set\" and " : "",
-                        "run it with ",
                         opts && *opts ? opts : "no --disk, --dir, --cloud-init or --net-bridged options", name);
   }
   json_decref(j);
