@@ -75,10 +75,26 @@ fi
 echo "+ tart run demo --no-graphics $net_flag &"
 "${netrun[@]}" "$tart" run demo --no-graphics $net_flag &
 run_pid=$!
+# Bounded: the guest answers within seconds under KVM and within about 15 s
+# under TCG; a run that ends (it says why in one line) ends the demo.
+ready=
 for _ in $(seq 120); do
-  "$tart" exec demo /bin/true 2>/dev/null && break
+  if "$tart" exec demo /bin/true 2>/dev/null; then
+    ready=1
+    break
+  fi
+  if ! kill -0 "$run_pid" 2>/dev/null; then
+    wait "$run_pid" || true
+    run_pid=
+    echo "demo: tart run ended before the guest answered (its error is above)" >&2
+    exit 1
+  fi
   sleep 1
 done
+if [ -z "$ready" ]; then
+  echo "demo: the guest's agent did not answer within 120 s; see $TART_HOME/vms/demo/logs/" >&2
+  exit 1
+fi
 run exec demo /bin/sh -c 'echo "hello from $(hostname), kernel $(uname -r)"'
 echo "+ tart ip demo --wait 30"
 "${netrun[@]}" "$tart" ip demo --wait 30

@@ -17,6 +17,7 @@ scripts/setup.sh || exit 1
 
 passed=0
 failed=0
+skipped=0
 failures=()
 
 # meson test prints "Ok: N" and "Fail: N" lines; add them up.
@@ -133,6 +134,11 @@ if [ -x build-asan/tart ]; then
   bats --tap tests/cli >"$logs/cli.tap" 2>&1
   ok=$(grep -c '^ok ' "$logs/cli.tap")
   bad=$(grep -c '^not ok ' "$logs/cli.tap")
+  # A skipped test says why (bats: "ok N name # skip reason"); it is not a pass.
+  skip=$(grep -c '^ok .* # skip' "$logs/cli.tap")
+  ok=$((ok - skip))
+  skipped=$((skipped + skip))
+  grep '^ok .* # skip' "$logs/cli.tap" | sed 's/^ok [0-9]* /== skipped: /' || true
   passed=$((passed + ok))
   failed=$((failed + bad))
   if [ "$bad" -ne 0 ] || [ "$ok" -eq 0 ]; then
@@ -140,9 +146,9 @@ if [ -x build-asan/tart ]; then
     failures+=("command-line tests")
     grep -A15 '^not ok ' "$logs/cli.tap" | head -150
   fi
-  echo "== command-line tests: $ok passed, $bad failed"
+  echo "== command-line tests: $ok passed, $bad failed, $skip skipped"
 fi
 
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]

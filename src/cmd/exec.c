@@ -4,10 +4,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "agent/qga.h"
 #include "cmd/cmd.h"
+#include "qemu/qmp.h"
 #include "qemu/supervisor.h"
 #include "storage/local.h"
 #include "storage/vmdir.h"
@@ -31,6 +33,7 @@ const char cmd_exec_help[] =
     "  -h, --help              Show help information.\n";
 
 #define AGENT_TIMEOUT_MS 15000
+#define AGENT_STEP_MS    1000
 
 static int read_all_stdin(char **out, size_t *len, tart_error_t *err)
 {
@@ -103,8 +106,14 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   _cleanup_free_ char *dir = NULL;
   if (local_vm_open(&ctx->home, name, &dir, err) < 0)
     return -1;
-  if (vm_dir_running_pid(dir) == 0)
+  time_t started = time(NULL);
+  if (vm_dir_running_pid(dir) == 0) {
+    char why[1024];
+    if (vm_run_error(dir, 0, why, sizeof(why)))
+      return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is not running (its last run ended: %s)",
+                             name, why);
     return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is not running", name);
+  }
 
   _cleanup_free_ char *input = NULL;
   size_t input_len = 0;
@@ -113,16 +122,38 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 
   _cleanup_free_ char *sock = vm_dir_file(dir, VM_QGA_SOCKET);
   struct qga *g = NULL;
-  if (qga_connect(sock, AGENT_TIMEOUT_MS, &g, err) < 0)
-    return tart_error_wrap(err, "cannot reach the guest agent of VM \"%s\" (is qemu-guest-agent running in the "
-                                "guest?)",
-                           name);
+  /* In steps, so that a run that ends meanwhile is told at once. */
+  int64_t deadline = qmp_deadline(AGENT_TIMEOUT_MS);
+  for (;;) {
+    int64_t left = deadline - qmp_now_ms();
+    if (qga_connect(sock, left > AGENT_STEP_MS ? AGENT_STEP_MS : left > 0 ? (int)left : 1, &g, err) == 0)
+      break;
+    if (vm_dir_running_pid(dir) == 0) {
+      char why[1024];
+      if (vm_run_error(dir, started, why, sizeof(why)))
+        return tart_error_make(err, 0, "%s", why);
+      return tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" stopped before its guest agent answered",
+                             name);
+    }
+    if (qmp_now_ms() >= deadline)
+      return tart_error_wrap(err,
+                             "cannot reach the guest agent of VM \"%s\" (is qemu-guest-agent running in the "
+                             "guest?)",
+                             name);
+    tart_error_release(err);
+    usleep(100 * 1000);
+  }
   struct qga_exec_result res = {0};
   int r = qga_exec(g, argv[optind + 1], argv + optind + 2, interactive ? (input ? input : "") : NULL, input_len, -1,
                    &res, err);
   qga_close(g);
-  if (r < 0)
+  if (r < 0) {
+    /* The guest went away under the command: the run says why. */
+    char why[1024];
+    if (vm_dir_wait_stopped(dir, 2000) && vm_run_error(dir, started, why, sizeof(why)))
+      return tart_error_make(err, 0, "%s", why);
     return -1;
+  }
   if (res.out_data)
     write_all(1, (const char *)res.out_data, res.out_len);
   if (res.err_data)

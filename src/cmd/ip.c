@@ -16,6 +16,10 @@
 #include "storage/vmdir.h"
 #include "util/util.h"
 
+/* A run that ended with an error this many seconds before `ip` started
+ * is taken as the one the caller waits for. */
+#define RECENT_END_S 10
+
 const char cmd_ip_help[] =
     "OVERVIEW: Get VM's IP address\n"
     "\n"
@@ -116,9 +120,21 @@ int cmd_ip(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   enum net_mode mode = NET_MODE_NAT;
   bool user = false;
   enum resolver used = resolver;
+  time_t started = time(NULL);
+  int ended_seen = 0;
   for (;;) {
     _cleanup_free_ char *ndir = NULL;
     bool running = vm_dir_running_pid(dir) != 0;
+    /* A run that ended on its own while we wait, or just before (the
+     * caller started it and asked at once): say why, now.  One that ended
+     * just before is believed once it stays so for a second: a `tart run`
+     * starting meanwhile clears it. */
+    char why[1024];
+    if (running)
+      ended_seen = 0;
+    else if (vm_run_error(dir, started, why, sizeof(why)) ||
+             (vm_run_error(dir, started - RECENT_END_S, why, sizeof(why)) && ended_seen++ > 0))
+      return tart_error_make(err, 0, "%s", why);
     if (!running || vm_net_state(dir, &mode, &ndir) < 0)
       mode = NET_MODE_NAT;
     user = running && mode == NET_MODE_USER;

@@ -378,6 +378,18 @@ static void add_platform_devices(struct vec *v, const struct qemu_opts *o)
   }
   add(v, "-device");
   add(v, "usb-tablet,bus=xhci.0");
+  /* A kernel panic becomes QEMU's GUEST_PANICKED event instead of a silent
+   * reboot loop (docs/faq.md, "My VM stopped"). */
+  add(v, "-device");
+  add(v, arm ? "pvpanic-pci" : "pvpanic");
+  /* SeaBIOS writes its messages ("No bootable device.") only to this port. */
+  if (!arm && o->firmware_log) {
+    _cleanup_free_ char *p = qemu_opt_escape(o->firmware_log);
+    add(v, "-chardev");
+    addf(v, "file,id=" QEMU_FWLOG_CHARDEV ",path=%s", p);
+    add(v, "-device");
+    add(v, "isa-debugcon,iobase=0x402,chardev=" QEMU_FWLOG_CHARDEV);
+  }
 }
 
 static void add_control_channels(struct vec *v, const struct qemu_opts *o)

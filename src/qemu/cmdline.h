@@ -23,6 +23,7 @@
  *                  (romfile= drops the iPXE option ROM: nothing boots from the network,
  *                  and OVMF/SeaBIOS start faster without it)
  *             -device virtio-rng-pci
+ *             panic notifier: -device pvpanic (amd64, ISA port 0x505) | pvpanic-pci (arm64)
  *             guest agent: -device virtio-serial-pci
  *                          -chardev socket,id=qga0,path=<qga>,server=on,wait=off
  *                          -device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0
@@ -36,6 +37,8 @@
  *             QEMU's default std VGA (QMP screendump works headless, recipe §7),
  *             PS/2 keyboard and mouse, plus -device qemu-xhci,id=xhci
  *             -device usb-tablet,bus=xhci.0 (absolute pointer for a window or VNC)
+ *             firmware log (firmware_log set): -chardev file,id=fwlog0,path=<firmware_log>
+ *                          -device isa-debugcon,iobase=0x402,chardev=fwlog0
  *   arm64     -machine virt,gic-version=max (GICv2 would cap the VM at 8 vCPUs)
  *             -accel kvm -cpu host | -accel tcg -cpu max,pauth-impdef=on
  *             (pauth-impdef: QEMU's fast pointer-authentication algorithm; the
@@ -76,6 +79,7 @@
 #define QEMU_QGA_CHARDEV    "qga0"
 #define QEMU_QMP_CHARDEV    "qmp0"
 #define QEMU_MON_CHARDEV    "mon0"
+#define QEMU_FWLOG_CHARDEV  "fwlog0"
 /* Name of the guest-agent port (the guest's /dev/virtio-ports/<name>). */
 #define QEMU_QGA_PORT_NAME "org.qemu.guest_agent.0"
 
@@ -200,6 +204,9 @@ struct qemu_opts {
   size_t n_virtiofs_sockets;
 
   const char *incoming; /* "-incoming <value>" to restore a suspended VM, or NULL */
+  /* amd64: the firmware's debug port (0x402, where SeaBIOS writes) goes to
+   * this file; NULL: not captured. */
+  const char *firmware_log;
 };
 
 /* Build the argv (NULL-terminated; the array and every string malloc'ed;

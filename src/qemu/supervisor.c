@@ -13,8 +13,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "qemu/accel.h"
 #include "qemu/firmware.h"
 #include "qemu/qmp.h"
+#include "qemu/runstate.h"
 #include "qemu/virtiofsd.h"
 #include "storage/copy.h"
 #include "storage/local.h"
@@ -28,11 +30,6 @@
 
 #define QMP_START_TIMEOUT_MS   30000
 #define QMP_COMMAND_TIMEOUT_MS 10000
-
-static bool kvm_usable(void)
-{
-  return access("/dev/kvm", R_OK | W_OK) == 0;
-}
 
 /* Upstream's rule at start (U§8): another running VM with our MAC makes us
  * take a new one, under the global lock. */
@@ -142,20 +139,47 @@ static pid_t spawn_qemu(const char *dir, char **argv, const int *keep_fds, size_
   return pid;
 }
 
+/* The output of one boot that is read for the firmware's words. */
+struct log_scan {
+  char *path; /* NULL: not read */
+  int64_t start, pos;
+};
+
 struct supervisor {
   const char *name;
   const char *dir;
-  char *devices_json; /* state.devices.json for this run (devices, options) */
+  const char *logs;
+  const struct run_opts *o;
+  const char *disk_path; /* the root disk, for BLOCK_IO_ERROR "root" */
+  char *devices_json;    /* state.devices.json for this run (devices, options) */
   pid_t qemu;
   struct qmp *qmp;
   bool stopping;
   bool suspended;
+  bool pausing; /* suspend paused the guest: its STOP is ours */
+  /* This QEMU: its accelerator, when it started, where its qemu.log lines
+   * begin. */
+  bool kvm, fallback;
+  int64_t started_ms, qemu_log_from;
+  char *host_key, *verdict_path; /* the per-boot KVM verdict (qemu/accel.h) */
+  bool kvm_pvm;
+  /* Why the run must end: the message, or a start again under TCG. */
+  char *end_msg;
+  bool retry_tcg;
+  char *fallback_reason;
+  bool panicked;
+  struct reset_window resets;
+  char io_device[64], io_op[16], io_reason[128];
+  bool io_nospace;
+  struct log_scan scans[2]; /* the firmware log (amd64), the console when it is a file */
+  int64_t next_scan_ms;
 };
 
 static int suspend_vm(struct supervisor *s, tart_error_t *err)
 {
   printf("pausing VM to take a snapshot...\n");
   fflush(stdout);
+  s->pausing = true;
   if (qmp_execute(s->qmp, "stop", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0)
     return -1;
   /* QEMU 7.2 has no file: migration URI; a shell in the VM directory (its
@@ -249,6 +273,7 @@ static int handle_signal(struct supervisor *s, int sig, tart_error_t *err)
       tart_error_t e = NULL;
       qmp_execute(s->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, &e);
       tart_error_release(&e);
+      s->pausing = false;
       fprintf(stderr, "tart: error: %s\n", (*err)->msg);
       /* `tart suspend` waits for this answer (or for us to stop). */
       _cleanup_free_ char *path = xasprintf("%s/%s/%s", s->dir, VM_LOGS_DIR, VM_SUSPEND_ERROR);
@@ -306,6 +331,17 @@ static size_t cpu_mem_len(const char *summary)
 {
   const char *p = strstr(summary, " MiB");
   return p ? (size_t)(p - summary) : 0;
+}
+
+/* The devices a suspended state was saved with (malloc'ed), or NULL. */
+static char *saved_devices(const char *dir)
+{
+  _cleanup_free_ char *path = vm_dir_file(dir, VM_FILE_STATE_DEVICES);
+  json_t *j = json_load_file(path, 0, NULL);
+  const char *d = json_string_value(json_object_get(j, "devices"));
+  char *r = d ? xstrdup(d) : NULL;
+  json_decref(j);
+  return r;
 }
 
 /* A restore onto other devices than the state was saved with fails deep in
@@ -531,264 +567,558 @@ static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, st
   return 0;
 }
 
-int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
-{
-  _cleanup_free_ char *dir = NULL;
-  if (local_vm_open(h, name, &dir, err) < 0)
-    return -1;
+/* ---- watching the guest ---------------------------------------------------
+ *
+ * A guest that stops running without being asked ends the run with one line
+ * (qemu/runstate.h): a run state from STOP/query-status, a panic, a reset
+ * loop, or the firmware's "nothing to boot" in its output.  Each boot's
+ * first SCAN_WINDOW bytes of the firmware log and the console are read once
+ * a second: later output is the guest's own. */
 
+#define SCAN_INTERVAL_MS 1000
+#define SCAN_WINDOW      (256 * 1024)
+
+static int64_t file_size(const char *path)
+{
+  struct stat st;
+  return path && stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+}
+
+/* This boot's output begins here (at start and after each reset). */
+static void scan_restart(struct log_scan *l)
+{
+  if (l->path)
+    l->start = l->pos = file_size(l->path);
+}
+
+/* The firmware's "nothing to boot" in what was written since the last
+ * look, or NULL.  The last bytes already read are read again, so a marker
+ * cut in two by a write is still found. */
+static const char *scan_step(struct log_scan *l)
+{
+  if (l->path == NULL)
+    return NULL;
+  int64_t end = file_size(l->path);
+  if (end < l->start) /* truncated: QEMU started again */
+    l->start = l->pos = 0;
+  if (end > l->start + SCAN_WINDOW)
+    end = l->start + SCAN_WINDOW;
+  if (end <= l->pos)
+    return NULL;
+  int64_t from = l->pos - 64 > l->start ? l->pos - 64 : l->start;
+  _cleanup_close_ int fd = open(l->path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return NULL;
+  size_t n = (size_t)(end - from);
+  _cleanup_free_ char *buf = xmalloc(n);
+  ssize_t r = pread(fd, buf, n, from);
+  if (r <= 0)
+    return NULL;
+  l->pos = from + r;
+  return firmware_noboot_marker(buf, (size_t)r);
+}
+
+/* The first line of qemu.log, written by this QEMU, that holds needle. */
+static void qemu_log_line(const struct supervisor *s, const char *needle, char *out, size_t n)
+{
+  out[0] = '\0';
+  _cleanup_free_ char *path = xasprintf("%s/qemu.log", s->logs);
+  char *text = NULL;
+  size_t len = 0;
+  if (read_file(path, 4u << 20, &text, &len, NULL) < 0)
+    return;
+  size_t from = s->qemu_log_from <= (int64_t)len ? (size_t)s->qemu_log_from : 0;
+  char *hit = strstr(text + from, needle);
+  if (hit) {
+    char *eol = strchr(hit, '\n');
+    if (eol)
+      *eol = '\0';
+    snprintf(out, n, "%s", hit);
+  }
+  free(text);
+}
+
+/* End the run with message (taken): QEMU is told to quit. */
+static void end_run(struct supervisor *s, char *message)
+{
+  if (s->end_msg == NULL)
+    s->end_msg = message;
+  else
+    free(message);
+  hard_stop(s);
+}
+
+static void end_with(struct supervisor *s, const struct run_end *e)
+{
+  end_run(s, run_end_message(e));
+}
+
+/* KVM stopped the guest with an internal error. */
+static void kvm_internal_error(struct supervisor *s)
+{
+  char line[256];
+  qemu_log_line(s, "KVM internal error", line, sizeof(line));
+  bool early = qmp_now_ms() - s->started_ms < ACCEL_EARLY_MS;
+  if (!s->kvm || !early) {
+    _cleanup_free_ char *log = xasprintf("%s/qemu.log", s->logs);
+    struct run_end e = {.kind = RUN_END_INTERNAL_ERROR, .detail = line, .log = log};
+    end_with(s, &e);
+    return;
+  }
+  /* This KVM cannot run the guest: a fact of this boot of the host. */
+  char *reason = accel_kvm_failure_reason(line, s->kvm_pvm);
+  if (s->verdict_path)
+    accel_verdict_store(s->verdict_path, s->host_key, reason, NULL);
+  if (s->fallback) {
+    free(s->fallback_reason);
+    s->fallback_reason = reason;
+    s->retry_tcg = true;
+    hard_stop(s);
+    return;
+  }
+  end_run(s, xasprintf("TART_ACCEL=kvm, but KVM cannot run this guest: %s (see %s/qemu.log)", reason, s->logs));
+  free(reason);
+}
+
+/* The host file behind a BLOCK_IO_ERROR's device ("root", "disk<N>"). */
+static const char *io_device_path(const struct supervisor *s, const char *device)
+{
+  if (device == NULL)
+    return NULL;
+  if (!strcmp(device, "root"))
+    return s->disk_path;
+  if (!strncmp(device, "disk", 4) && device[4] >= '0' && device[4] <= '9') {
+    unsigned long i = strtoul(device + 4, NULL, 10);
+    if (i < s->o->n_disks)
+      return s->o->disks[i].path;
+  }
+  return device;
+}
+
+static void check_run_state(struct supervisor *s)
+{
+  json_t *ret = NULL;
+  tart_error_t e = NULL;
+  if (qmp_execute(s->qmp, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, &e) < 0) {
+    tart_error_release(&e);
+    return;
+  }
+  char status[48];
+  snprintf(status, sizeof(status), "%s", json_string_value(json_object_get(ret, "status")) ?: "");
+  json_decref(ret);
+  enum run_end_kind k = runstate_classify(status);
+  _cleanup_free_ char *qemu_log = xasprintf("%s/qemu.log", s->logs);
+  switch (k) {
+  case RUN_END_NONE:
+    return;
+  case RUN_END_INTERNAL_ERROR:
+    kvm_internal_error(s);
+    return;
+  case RUN_END_IO_ERROR: {
+    struct run_end r = {.kind = k,
+                        .io_path = io_device_path(s, s->io_device[0] ? s->io_device : NULL),
+                        .io_operation = s->io_op,
+                        .io_reason = s->io_reason,
+                        .io_nospace = s->io_nospace,
+                        .log = qemu_log};
+    end_with(s, &r);
+    return;
+  }
+  case RUN_END_PANIC: {
+    struct run_end r = {.kind = k, .log = s->scans[1].path ? s->scans[1].path : qemu_log};
+    end_with(s, &r);
+    return;
+  }
+  default: {
+    struct run_end r = {.kind = RUN_END_OTHER_STATE, .status = status, .log = qemu_log};
+    end_with(s, &r);
+    return;
+  }
+  }
+}
+
+static void handle_event(struct supervisor *s, json_t *ev)
+{
+  const char *what = json_string_value(json_object_get(ev, "event"));
+  json_t *data = json_object_get(ev, "data");
+  const char *why = json_string_value(json_object_get(data, "reason"));
+  if (what == NULL)
+    return;
+  if (!strcmp(what, "SHUTDOWN")) {
+    if (why && !strcmp(why, "guest-panic"))
+      s->panicked = true;
+    else if (!s->stopping && why && !strcmp(why, "guest-shutdown"))
+      printf("guest has stopped the virtual machine\n");
+  } else if (!strcmp(what, "GUEST_PANICKED")) {
+    s->panicked = true;
+  } else if (!strcmp(what, "BLOCK_IO_ERROR")) {
+    snprintf(s->io_device, sizeof(s->io_device), "%s", json_string_value(json_object_get(data, "device")) ?: "");
+    snprintf(s->io_op, sizeof(s->io_op), "%s", json_string_value(json_object_get(data, "operation")) ?: "");
+    snprintf(s->io_reason, sizeof(s->io_reason), "%s", why ?: "");
+    s->io_nospace = json_is_true(json_object_get(data, "nospace"));
+  } else if (!strcmp(what, "STOP")) {
+    if (!s->pausing && !s->stopping)
+      check_run_state(s);
+  } else if (!strcmp(what, "RESET")) {
+    for (size_t i = 0; i < ARRAY_SIZE(s->scans); i++)
+      scan_restart(&s->scans[i]);
+    if (json_is_true(json_object_get(data, "guest")) && reset_window_note(&s->resets, qmp_now_ms())) {
+      _cleanup_free_ char *qemu_log = xasprintf("%s/qemu.log", s->logs);
+      struct run_end r = {.kind = RUN_END_RESET_LOOP,
+                          .resets = RESET_LOOP_COUNT,
+                          .reset_seconds = RESET_LOOP_MS / 1000,
+                          .log = s->scans[1].path ? s->scans[1].path : qemu_log};
+      end_with(s, &r);
+    }
+  }
+  if (s->panicked && !s->stopping) {
+    struct run_end r = {.kind = RUN_END_PANIC, .log = s->scans[1].path};
+    end_with(s, &r);
+  }
+}
+
+static void scan_logs(struct supervisor *s)
+{
+  int64_t now = qmp_now_ms();
+  if (now < s->next_scan_ms || s->stopping)
+    return;
+  s->next_scan_ms = now + SCAN_INTERVAL_MS;
+  for (size_t i = 0; i < ARRAY_SIZE(s->scans); i++) {
+    const char *m = scan_step(&s->scans[i]);
+    if (m) {
+      struct run_end r = {.kind = RUN_END_NO_BOOT, .detail = m, .log = s->scans[i].path};
+      end_with(s, &r);
+      return;
+    }
+  }
+}
+
+/* ---- one run ------------------------------------------------------------ */
+
+/* Everything a run holds, released by session_teardown on every path. */
+struct session {
+  struct tart_home *h;
+  const char *name;
+  const struct run_opts *o;
+  char *dir, *logs, *state, *qmp_path, *cfg_path, *root_disk;
+  int lock_fd;
+  struct vm_config cfg;
+  char *fw_code;
+  bool restore, restore_attempt;
+  int disk_fds[16];
+  struct net_attachment na;
+  bool attached;
+  struct qemu_share shares[VM_MAX_SHARES]; /* http(s) ones replaced by their unpacked copies */
+  struct tmp_entry vols[VM_MAX_SHARES];
+  size_t n_vols;
+  enum qemu_fs share_fs;
+  char *virtiofsd;
+  struct qemu_export *exports;
+  size_t n_exports;
+  struct virtiofsd vfs[16];
+  const char *vfs_sockets[16];
+  size_t n_vfs;
+  struct qemu_opts qo;
+  char **argv;
+  char *devices;
+  int sfd;
+  sigset_t old_mask;
+  int ready_fd;
+  struct supervisor s;
+};
+
+/* Lock the VM, read its config, check firmware and shares, attach the
+ * network and lock the extra disks: everything that stays the same when
+ * QEMU is started again under another accelerator. */
+static int session_prepare(struct session *x, tart_error_t *err)
+{
+  if (local_vm_open(x->h, x->name, &x->dir, err) < 0)
+    return -1;
   /* Under the global lock (U§9.1): the MAC check (which may rewrite
    * config.json), reading the config, and only then the run lock.  The
    * order matters: closing any descriptor of config.json drops this
    * process's fcntl locks on it, and an atomic rewrite would leave the lock
    * on a dead inode; after the lock, config.json is never opened again. */
-  if (tart_home_lock(h, err) < 0)
+  if (tart_home_lock(x->h, err) < 0)
     return -1;
-  _cleanup_close_ int lock_fd = -1;
-  _cleanup_free_ char *cfg_path = vm_dir_file(dir, VM_FILE_CONFIG);
-  struct vm_config cfg = {0};
-  bool already = vm_dir_running_pid(dir) != 0;
-  int r = already ? tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is already running!", name)
-                  : resolve_mac_collision(h, name, dir, err);
+  x->cfg_path = vm_dir_file(x->dir, VM_FILE_CONFIG);
+  bool already = vm_dir_running_pid(x->dir) != 0;
+  int r = already ? tart_error_exit(err, TART_EXIT_VM_STATE, 0, "VM \"%s\" is already running!", x->name)
+                  : resolve_mac_collision(x->h, x->name, x->dir, err);
   if (r == 0)
-    r = vm_config_load(cfg_path, &cfg, err);
-  if (r == 0 && vm_dir_lock_running(dir, name, &lock_fd, err) < 0) {
-    vm_config_clear(&cfg);
+    r = vm_config_load(x->cfg_path, &x->cfg, err);
+  if (r == 0 && vm_dir_lock_running(x->dir, x->name, &x->lock_fd, err) < 0)
     r = -1;
-  }
-  tart_home_unlock(h);
+  tart_home_unlock(x->h);
   if (r < 0)
     return -1;
-  int ret = -1;
-  char **argv = NULL;
-  _cleanup_free_ char *fw_code = NULL;
-  _cleanup_free_ char *logs = xasprintf("%s/%s", dir, VM_LOGS_DIR);
-  _cleanup_free_ char *state = vm_dir_file(dir, VM_FILE_STATE);
-  _cleanup_free_ char *qmp_path = vm_dir_file(dir, VM_QMP_SOCKET);
-  int disk_fds[16];
-  for (size_t i = 0; i < ARRAY_SIZE(disk_fds); i++)
-    disk_fds[i] = -1;
-  struct supervisor s = {.name = name, .dir = dir, .qemu = -1};
-  struct net_attachment na = {.n = 0};
-  bool attached = false;
-  _cleanup_free_ char *devices = NULL;
-  /* The shares, with http(s) ones replaced by their unpacked copies. */
-  struct qemu_share shares[VM_MAX_SHARES];
-  struct tmp_entry vols[VM_MAX_SHARES];
-  size_t n_vols = 0;
-  enum qemu_fs share_fs = QEMU_FS_9P;
-  bool restore_attempt = false;
-  _cleanup_free_ char *virtiofsd = NULL;
-  struct qemu_export *exports = NULL;
-  size_t n_exports = 0;
-  struct virtiofsd vfs[16];
-  const char *vfs_sockets[ARRAY_SIZE(vfs)];
-  size_t n_vfs = 0;
-  int sfd = -1;
-  sigset_t mask, old_mask;
-  sigemptyset(&mask);
+  x->logs = xasprintf("%s/%s", x->dir, VM_LOGS_DIR);
+  x->state = vm_dir_file(x->dir, VM_FILE_STATE);
+  x->qmp_path = vm_dir_file(x->dir, VM_QMP_SOCKET);
+  const struct run_opts *o = x->o;
 
-  if (cfg.os != VM_OS_LINUX) {
-    tart_error_make(err, 0, "macOS VMs cannot run on Linux hosts: only Linux guests are supported");
-    goto out;
-  }
-  bool kvm = kvm_usable() && cfg.arch == vm_arch_host();
-  if (cfg.firmware == VM_FIRMWARE_EFI &&
-      (firmware_find(cfg.arch, FIRMWARE_CODE, &fw_code, err) < 0 || check_nvram(dir, cfg.arch, err) < 0))
-    goto out;
-
-  if (mkdir_p(logs, 0700, err) < 0)
-    goto out;
-  remove_sockets(dir);
-  virtiofsd_cleanup_dir(dir);
-  bool restore = access(state, F_OK) == 0;
-  restore_attempt = restore;
-  if (fetch_remote_shares(h, o, shares, vols, &n_vols, err) < 0)
-    goto out;
+  if (x->cfg.os != VM_OS_LINUX)
+    return tart_error_make(err, 0, "macOS VMs cannot run on Linux hosts: only Linux guests are supported");
+  if (x->cfg.firmware == VM_FIRMWARE_EFI && (firmware_find(x->cfg.arch, FIRMWARE_CODE, &x->fw_code, err) < 0 ||
+                                             check_nvram(x->dir, x->cfg.arch, err) < 0))
+    return -1;
+  if (mkdir_p(x->logs, 0700, err) < 0)
+    return -1;
+  /* A new run: the last one's end no longer speaks for the VM. */
+  _cleanup_free_ char *run_error = xasprintf("%s/%s", x->logs, VM_RUN_ERROR);
+  unlink(run_error);
+  remove_sockets(x->dir);
+  virtiofsd_cleanup_dir(x->dir);
+  x->restore = x->restore_attempt = access(x->state, F_OK) == 0;
+  if (fetch_remote_shares(x->h, o, x->shares, x->vols, &x->n_vols, err) < 0)
+    return -1;
   if (o->n_shares > 0 &&
-      (vm_pick_share_fs(o->suspendable, restore, &share_fs, &virtiofsd, err) < 0 ||
-       qemu_share_exports(shares, o->n_shares, share_fs, &exports, &n_exports, err) < 0))
-    goto out;
-  if (share_fs == QEMU_FS_VIRTIOFS && n_exports > ARRAY_SIZE(vfs)) {
-    tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir mount tags (at most %zu)", ARRAY_SIZE(vfs));
-    goto out;
-  }
+      (vm_pick_share_fs(o->suspendable, x->restore, &x->share_fs, &x->virtiofsd, err) < 0 ||
+       qemu_share_exports(x->shares, o->n_shares, x->share_fs, &x->exports, &x->n_exports, err) < 0))
+    return -1;
+  if (x->share_fs == QEMU_FS_VIRTIOFS && x->n_exports > ARRAY_SIZE(x->vfs))
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir mount tags (at most %zu)", ARRAY_SIZE(x->vfs));
   /* 9p: QEMU would fail on a missing directory with a long message. */
-  for (size_t i = 0; share_fs == QEMU_FS_9P && i < o->n_shares; i++) {
+  for (size_t i = 0; x->share_fs == QEMU_FS_9P && i < o->n_shares; i++) {
     struct stat st;
-    int en = stat(shares[i].path, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
-    if (en != 0) {
-      tart_error_exit(err, TART_EXIT_USAGE, en, "--dir %s", shares[i].path);
-      goto out;
-    }
+    int en = stat(x->shares[i].path, &st) < 0 ? errno : S_ISDIR(st.st_mode) ? 0 : ENOTDIR;
+    if (en != 0)
+      return tart_error_exit(err, TART_EXIT_USAGE, en, "--dir %s", x->shares[i].path);
   }
-
-  if (o->n_forwards > 0 && o->net.mode != NET_MODE_USER) {
-    tart_error_exit(err, TART_EXIT_USAGE, 0, "--net-user-forward needs --net-user");
-    goto out;
-  }
+  if (o->n_forwards > 0 && o->net.mode != NET_MODE_USER)
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "--net-user-forward needs --net-user");
   struct net_request nr = o->net;
-  nr.restoring = restore;
-  if (net_attach(&nr, &cfg.mac, &na, err) < 0)
-    goto out;
-  attached = true;
-  if (write_net_state(dir, &na, err) < 0)
-    goto out;
+  nr.restoring = x->restore;
+  if (net_attach(&nr, &x->cfg.mac, &x->na, err) < 0)
+    return -1;
+  x->attached = true;
+  if (write_net_state(x->dir, &x->na, err) < 0)
+    return -1;
+  /* A writable extra disk must not be in use elsewhere (U§2.4.5): hold an
+   * flock on it for as long as the VM runs. */
+  for (size_t i = 0; i < o->n_disks && i < ARRAY_SIZE(x->disk_fds); i++) {
+    struct stat st;
+    if (o->disks[i].readonly || stat(o->disks[i].path, &st) < 0 || !S_ISREG(st.st_mode))
+      continue;
+    x->disk_fds[i] = open(o->disks[i].path, O_RDONLY | O_CLOEXEC);
+    if (x->disk_fds[i] < 0)
+      return tart_error_make(err, errno, "cannot open --disk %s", o->disks[i].path);
+    if (lock_flock(x->disk_fds[i], true, false, err) != 0)
+      return tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first",
+                             o->disks[i].path);
+  }
   struct qemu_opts qo = {
-      .cfg = &cfg,
+      .cfg = &x->cfg,
       .vm_dir = ".",
-      .name = name,
-      .firmware_code = fw_code,
-      .kvm = kvm,
+      .name = x->name,
+      .firmware_code = x->fw_code,
       .nested = o->nested,
       .qmp_socket = VM_QMP_SOCKET,
       .qga_socket = VM_QGA_SOCKET,
       .monitor_socket = VM_MONITOR_SOCKET,
       .display = o->display,
       .serial = o->serial,
-      .serial_path = o->serial == QEMU_SERIAL_FILE ? VM_LOGS_DIR "/console.log" : o->serial_path,
-      .net = na.mode == NET_MODE_USER ? QEMU_NET_USER
-             : na.helper_bridge       ? QEMU_NET_BRIDGE
-                                      : QEMU_NET_TAP_FD,
-      .tap_fd = na.n > 0 ? na.fds[0] : -1,
-      .more_tap_fds = na.n > 1 ? na.fds + 1 : NULL,
-      .n_more_tap_fds = na.n > 1 ? na.n - 1 : 0,
-      .bridge = na.helper_bridge,
-      .bridge_helper = na.helper,
+      .serial_path = o->serial == QEMU_SERIAL_FILE ? VM_LOGS_DIR "/" VM_CONSOLE_LOG : o->serial_path,
+      .net = x->na.mode == NET_MODE_USER ? QEMU_NET_USER
+             : x->na.helper_bridge       ? QEMU_NET_BRIDGE
+                                         : QEMU_NET_TAP_FD,
+      .tap_fd = x->na.n > 0 ? x->na.fds[0] : -1,
+      .more_tap_fds = x->na.n > 1 ? x->na.fds + 1 : NULL,
+      .n_more_tap_fds = x->na.n > 1 ? x->na.n - 1 : 0,
+      .bridge = x->na.helper_bridge,
+      .bridge_helper = x->na.helper,
       .forwards = o->forwards,
       .n_forwards = o->n_forwards,
       .extra_disks = o->disks,
       .n_extra_disks = o->n_disks,
-      .shares = shares,
+      .shares = x->shares,
       .n_shares = o->n_shares,
-      .share_fs = share_fs,
-      .virtiofs_sockets = vfs_sockets,
-      .n_virtiofs_sockets = share_fs == QEMU_FS_VIRTIOFS ? n_exports : 0,
-      .incoming = restore ? "exec:cat " VM_FILE_STATE : NULL,
+      .share_fs = x->share_fs,
+      .virtiofs_sockets = x->vfs_sockets,
+      .n_virtiofs_sockets = x->share_fs == QEMU_FS_VIRTIOFS ? x->n_exports : 0,
+      .incoming = x->restore ? "exec:cat " VM_FILE_STATE : NULL,
+      .firmware_log = VM_LOGS_DIR "/" VM_FIRMWARE_LOG,
   };
-  /* A writable extra disk must not be in use elsewhere (U§2.4.5): hold an
-   * flock on it for as long as the VM runs. */
-  for (size_t i = 0; i < o->n_disks && i < ARRAY_SIZE(disk_fds); i++) {
-    struct stat st;
-    if (o->disks[i].readonly || stat(o->disks[i].path, &st) < 0 || !S_ISREG(st.st_mode))
-      continue;
-    disk_fds[i] = open(o->disks[i].path, O_RDONLY | O_CLOEXEC);
-    if (disk_fds[i] < 0) {
-      tart_error_make(err, errno, "cannot open --disk %s", o->disks[i].path);
-      goto out;
-    }
-    if (lock_flock(disk_fds[i], true, false, err) != 0) {
-      tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first",
-                      o->disks[i].path);
-      goto out;
+  x->qo = qo;
+  return 0;
+}
+
+/* The accelerator (qemu/accel.h): facts of the host and the VM, then the
+ * decision.  A restore keeps the accelerator its state was saved with. */
+static int session_pick_accel(struct session *x, struct accel_choice *c, tart_error_t *err)
+{
+  enum accel_mode mode;
+  if (accel_mode_parse(getenv("TART_ACCEL"), &mode, err) < 0)
+    return -1;
+  struct supervisor *s = &x->s;
+  struct accel_facts f = {
+      .foreign_arch = x->cfg.arch != vm_arch_host(),
+      .guest_arch = vm_arch_name(x->cfg.arch),
+      .host_arch = vm_arch_name(vm_arch_host()),
+      .nested = x->o->nested,
+  };
+  accel_probe_device(&f);
+  s->host_key = accel_host_key(&s->kvm_pvm);
+  s->verdict_path = xasprintf("%s/cache/%s", x->h->root, ACCEL_VERDICT_FILE);
+  _cleanup_free_ char *cannot = f.kvm == KVM_AVAILABLE ? accel_verdict_load(s->verdict_path, s->host_key) : NULL;
+  f.cannot_run = cannot;
+  if (x->restore && mode == ACCEL_AUTO) {
+    /* The record says "..., TCG" or "..., KVM" last (qemu_device_summary). */
+    _cleanup_free_ char *rec = saved_devices(x->dir);
+    if (rec && strstr(rec, ", TCG") && !f.foreign_arch)
+      mode = ACCEL_TCG;
+  }
+  if (accel_choose(mode, &f, c, err) < 0)
+    return -1;
+  if (x->restore)
+    c->fallback = false; /* a state saved under KVM restores only under KVM */
+  return 0;
+}
+
+/* Start virtiofsd and QEMU, connect QMP.  Returns 0, 1 when QEMU could not
+ * start under a KVM that the fallback may leave, or -1. */
+static int session_launch(struct session *x, bool first, tart_error_t *err)
+{
+  struct supervisor *s = &x->s;
+  if (x->share_fs == QEMU_FS_VIRTIOFS) {
+    for (; x->n_vfs < x->n_exports; x->n_vfs++) {
+      if (virtiofsd_start(x->virtiofsd, x->dir, x->n_vfs, &x->exports[x->n_vfs], x->shares, &x->vfs[x->n_vfs],
+                          err) < 0)
+        return -1;
+      x->vfs_sockets[x->n_vfs] = x->vfs[x->n_vfs].socket;
     }
   }
-  if (share_fs == QEMU_FS_VIRTIOFS) {
-    for (; n_vfs < n_exports; n_vfs++) {
-      if (virtiofsd_start(virtiofsd, dir, n_vfs, &exports[n_vfs], shares, &vfs[n_vfs], err) < 0)
-        goto out;
-      vfs_sockets[n_vfs] = vfs[n_vfs].socket;
-    }
-  }
-  if (qemu_cmdline_build(&qo, &argv, err) < 0)
-    goto out;
-  devices = qemu_device_summary(&qo);
-  if (restore && check_restore_devices(dir, name, devices, err) < 0)
-    goto out;
-  s.devices_json = devices_record(devices, o->device_args);
+  x->qo.kvm = s->kvm;
+  qemu_cmdline_free(x->argv);
+  x->argv = NULL;
+  if (qemu_cmdline_build(&x->qo, &x->argv, err) < 0)
+    return -1;
+  free(x->devices);
+  x->devices = qemu_device_summary(&x->qo);
+  if (first && x->restore && check_restore_devices(x->dir, x->name, x->devices, err) < 0)
+    return -1;
+  free(s->devices_json);
+  s->devices_json = devices_record(x->devices, x->o->device_args);
   if (log_debug_enabled()) {
-    _cleanup_free_ char *line = qemu_cmdline_string(argv);
+    _cleanup_free_ char *line = qemu_cmdline_string(x->argv);
     log_debug("qemu: %s", line);
   }
-
-  /* Signals become events on a signalfd, handled between QMP messages. */
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGUSR1);
-  sigaddset(&mask, SIGUSR2);
-  sigaddset(&mask, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &mask, &old_mask);
-  sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (sfd < 0) {
-    tart_error_make(err, errno, "cannot watch signals");
-    goto out;
-  }
-
-  /* Notices only once every check has passed: a failure stays one line. */
-  if (cfg.arch != vm_arch_host())
-    fprintf(stderr, "tart: warning: this is an %s VM on an %s host: it runs under TCG emulation, slowly\n",
-            vm_arch_name(cfg.arch), vm_arch_name(vm_arch_host()));
-  else if (!kvm)
-    fprintf(stderr, "tart: notice: /dev/kvm is not usable: running under TCG emulation, which is slow\n");
-  s.qemu = spawn_qemu(dir, argv, na.fds, na.n, err);
-  if (s.qemu < 0)
-    goto out;
+  _cleanup_free_ char *qemu_log = xasprintf("%s/qemu.log", x->logs);
+  s->qemu_log_from = file_size(qemu_log);
+  /* A fresh firmware log each start: it is only this boot's. */
+  _cleanup_free_ char *fw_log = xasprintf("%s/%s", x->logs, VM_FIRMWARE_LOG);
+  unlink(fw_log);
+  s->started_ms = qmp_now_ms();
+  s->qemu = spawn_qemu(x->dir, x->argv, x->na.fds, x->na.n, err);
+  if (s->qemu < 0)
+    return -1;
   int64_t deadline = qmp_deadline(QMP_START_TIMEOUT_MS);
   for (;;) {
     tart_error_t e = NULL;
-    if (qmp_connect(qmp_path, 200, &s.qmp, &e) == 0)
+    if (qmp_connect(x->qmp_path, 200, &s->qmp, &e) == 0)
       break;
     tart_error_release(&e);
     int status;
-    if (waitpid(s.qemu, &status, WNOHANG) == s.qemu) {
-      s.qemu = -1;
+    if (waitpid(s->qemu, &status, WNOHANG) == s->qemu) {
+      s->qemu = -1;
       char line[512];
-      if (virtiofsd_failure(vfs, n_vfs, dir, line, sizeof(line))) {
-        tart_error_make(err, 0, "QEMU failed to start: %s", line);
-        goto out;
+      if (virtiofsd_failure(x->vfs, x->n_vfs, x->dir, line, sizeof(line)))
+        return tart_error_make(err, 0, "QEMU failed to start: %s", line);
+      /* A KVM that refuses to make a VM at all (QEMU's "kvm" lines). */
+      qemu_log_line(s, "kvm", line, sizeof(line));
+      if (s->kvm && s->fallback && line[0]) {
+        free(s->fallback_reason);
+        char q[200];
+        str_quote(line, 150, q, sizeof(q));
+        s->fallback_reason = xasprintf("QEMU could not start under it (%s)", q);
+        return 1;
       }
-      last_log_line(dir, "qemu.log", line, sizeof(line));
-      tart_error_make(err, 0, "QEMU failed to start%s%s (see %s/qemu.log)", line[0] ? ": " : "", line, logs);
-      goto out;
+      last_log_line(x->dir, "qemu.log", line, sizeof(line));
+      return tart_error_make(err, 0, "QEMU failed to start%s%s (see %s/qemu.log)", line[0] ? ": " : "", line,
+                             x->logs);
     }
-    if (qmp_now_ms() > deadline) {
-      tart_error_make(err, ETIMEDOUT, "QEMU did not open its QMP socket within %d s",
-                      QMP_START_TIMEOUT_MS / 1000);
-      goto out;
-    }
+    if (qmp_now_ms() > deadline)
+      return tart_error_make(err, ETIMEDOUT, "QEMU did not open its QMP socket within %d s",
+                             QMP_START_TIMEOUT_MS / 1000);
     usleep(20 * 1000);
   }
-  if (restore && finish_restore(&s, err) < 0)
-    goto out;
-  if ((o->display == QEMU_DISPLAY_VNC || o->display == QEMU_DISPLAY_WINDOW_VNC) && announce_vnc(&s, err) < 0)
-    goto out;
-  if (o->serial == QEMU_SERIAL_PTY && announce_pty(&s, err) < 0)
-    goto out;
+  /* Output written from now on is this boot's. */
+  for (size_t i = 0; i < ARRAY_SIZE(s->scans); i++)
+    s->scans[i].start = s->scans[i].pos = 0;
+  s->next_scan_ms = 0;
+  memset(&s->resets, 0, sizeof(s->resets));
+  if (x->restore && finish_restore(s, err) < 0)
+    return -1;
+  const struct run_opts *o = x->o;
+  if ((o->display == QEMU_DISPLAY_VNC || o->display == QEMU_DISPLAY_WINDOW_VNC) && announce_vnc(s, err) < 0)
+    return -1;
+  if (o->serial == QEMU_SERIAL_PTY && announce_pty(s, err) < 0)
+    return -1;
   fflush(stdout);
-  if (o->ready_fd >= 0 && detach_output(dir, o->ready_fd, err) < 0)
-    goto out;
+  if (x->ready_fd >= 0) {
+    int fd = x->ready_fd;
+    x->ready_fd = -1;
+    if (detach_output(x->dir, fd, err) < 0)
+      return -1;
+  }
+  /* A guest that stopped before we listened (the STOP event is gone). */
+  check_run_state(s);
+  return 0;
+}
 
-  /* Supervise: until QEMU exits. */
+/* Stop this QEMU and its virtiofsds, to start again. */
+static void session_kill_qemu(struct session *x)
+{
+  struct supervisor *s = &x->s;
+  if (s->qemu > 0) {
+    kill(s->qemu, SIGKILL);
+    waitpid(s->qemu, NULL, 0);
+    s->qemu = -1;
+  }
+  qmp_close(s->qmp);
+  s->qmp = NULL;
+  remove_sockets(x->dir);
+  stop_virtiofsds(x->vfs, x->n_vfs, x->dir);
+  x->n_vfs = 0;
+  s->stopping = s->retry_tcg = s->panicked = false;
+  s->io_device[0] = '\0';
+}
+
+/* Until QEMU exits: 0 (a guest power-off, a stop or suspend request), 1
+ * (start again under TCG), -1 (the guest stopped on its own: the reason). */
+static int session_supervise(struct session *x, tart_error_t *err)
+{
+  struct supervisor *s = &x->s;
   for (;;) {
-    struct pollfd p[2] = {{.fd = sfd, .events = POLLIN},
-                          {.fd = s.qmp ? qmp_fd(s.qmp) : -1, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = x->sfd, .events = POLLIN}, {.fd = s->qmp ? qmp_fd(s->qmp) : -1, .events = POLLIN}};
     /* Without QMP (QEMU exiting) wake up now and then to reap it; an
-     * isolated VM's rules wait for its lease, looked for every second. */
-    int net_ms = net_attach_poll(&na);
-    if (poll(p, 2, !s.qmp ? 50 : net_ms) < 0) {
+     * isolated VM's rules wait for its lease, looked for every second; the
+     * logs are read for the firmware's words once a second. */
+    int net_ms = net_attach_poll(&x->na);
+    int timeout = !s->qmp ? 50 : net_ms < 0 || net_ms > SCAN_INTERVAL_MS ? SCAN_INTERVAL_MS : net_ms;
+    if (poll(p, 2, timeout) < 0) {
       if (errno == EINTR)
         continue;
-      tart_error_make(err, errno, "poll");
-      goto out;
+      return tart_error_make(err, errno, "poll");
     }
     if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
       /* Drain what QEMU sent; a SHUTDOWN event comes before it exits. */
       for (;;) {
         json_t *ev = NULL;
         tart_error_t e = NULL;
-        int w = qmp_wait_event(s.qmp, NULL, 0, &ev, &e);
+        int w = qmp_next_event(s->qmp, &ev);
+        if (w == 0)
+          w = qmp_wait_event(s->qmp, NULL, 0, &ev, &e);
         if (w == 1) {
-          const char *what = json_string_value(json_object_get(ev, "event"));
-          const char *why = json_string_value(json_object_get(json_object_get(ev, "data"), "reason"));
-          if (what && !strcmp(what, "SHUTDOWN") && !s.stopping && why && !strcmp(why, "guest-shutdown"))
-            printf("guest has stopped the virtual machine\n");
+          handle_event(s, ev);
           json_decref(ev);
-          continue;
+          if (s->qmp)
+            continue;
         }
         if (w < 0) {
           /* QMP closed: QEMU is going away; SIGCHLD will tell. */
-          qmp_close(s.qmp);
-          s.qmp = NULL;
+          qmp_close(s->qmp);
+          s->qmp = NULL;
         }
         tart_error_release(&e);
         break;
@@ -796,62 +1126,181 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     }
     if (p[0].revents & POLLIN) {
       struct signalfd_siginfo si;
-      while (read(sfd, &si, sizeof(si)) == sizeof(si)) {
+      while (read(x->sfd, &si, sizeof(si)) == sizeof(si)) {
         if (si.ssi_signo == SIGCHLD)
           continue;
-        if (s.qmp == NULL && si.ssi_signo != SIGCHLD) {
-          kill(s.qemu, SIGKILL);
+        if (s->qmp == NULL) {
+          kill(s->qemu, SIGKILL);
           continue;
         }
-        handle_signal(&s, (int)si.ssi_signo, err);
+        handle_signal(s, (int)si.ssi_signo, err);
       }
     }
+    if (s->qmp)
+      scan_logs(s);
     int status;
-    pid_t w = waitpid(s.qemu, &status, WNOHANG);
-    if (w == s.qemu) {
-      s.qemu = -1;
-      if (!s.stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-        char line[512];
-        last_log_line(dir, "qemu.log", line, sizeof(line));
-        tart_error_make(err, 0, "QEMU stopped unexpectedly%s%s (see %s/qemu.log)", line[0] ? ": " : "", line,
-                        logs);
-        goto out;
-      }
-      break;
+    pid_t w = waitpid(s->qemu, &status, WNOHANG);
+    if (w != s->qemu)
+      continue;
+    s->qemu = -1;
+    if (s->retry_tcg)
+      return 1;
+    if (s->panicked && s->end_msg == NULL) {
+      struct run_end r = {.kind = RUN_END_PANIC, .log = s->scans[1].path};
+      s->end_msg = run_end_message(&r);
+    }
+    if (s->end_msg)
+      return tart_error_make(err, 0, "VM \"%s\" stopped: %s", x->name, s->end_msg);
+    if (!s->stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      char line[512];
+      last_log_line(x->dir, "qemu.log", line, sizeof(line));
+      return tart_error_make(err, 0, "QEMU stopped unexpectedly%s%s (see %s/qemu.log)", line[0] ? ": " : "",
+                             line, x->logs);
+    }
+    return 0;
+  }
+}
+
+static void session_teardown(struct session *x, int ret, tart_error_t *err)
+{
+  struct supervisor *s = &x->s;
+  if (s->qemu > 0) {
+    kill(s->qemu, SIGKILL);
+    waitpid(s->qemu, NULL, 0);
+  }
+  if (s->qmp)
+    qmp_close(s->qmp);
+  if (x->sfd >= 0) {
+    close(x->sfd);
+    sigprocmask(SIG_SETMASK, &x->old_mask, NULL);
+  }
+  if (x->logs && x->lock_fd >= 0) {
+    remove_sockets(x->dir);
+    /* Why this run ended, for `tart ip`, `tart exec` and `--detach`
+     * callers that are waiting on it (vm_run_error). */
+    if (ret < 0 && err && *err) {
+      _cleanup_free_ char *path = xasprintf("%s/%s", x->logs, VM_RUN_ERROR);
+      write_file_atomic(path, (*err)->msg, strlen((*err)->msg), 0600, NULL);
     }
   }
-  ret = 0;
-
-out:
-  if (s.qemu > 0) {
-    kill(s.qemu, SIGKILL);
-    waitpid(s.qemu, NULL, 0);
-  }
-  if (s.qmp)
-    qmp_close(s.qmp);
-  if (sfd >= 0) {
-    close(sfd);
-    sigprocmask(SIG_SETMASK, &old_mask, NULL);
-  }
-  remove_sockets(dir);
-  stop_virtiofsds(vfs, n_vfs, dir);
-  free(s.devices_json);
-  for (size_t i = 0; i < n_vols; i++)
-    tmp_entry_discard(&vols[i]);
-  if (share_fs == QEMU_FS_VIRTIOFS)
-    virtiofsd_cleanup_dir(dir);
-  qemu_exports_free(exports, n_exports);
-  if (attached) {
+  stop_virtiofsds(x->vfs, x->n_vfs, x->dir);
+  free(s->devices_json);
+  free(s->end_msg);
+  free(s->fallback_reason);
+  free(s->host_key);
+  free(s->verdict_path);
+  for (size_t i = 0; i < x->n_vols; i++)
+    tmp_entry_discard(&x->vols[i]);
+  if (x->share_fs == QEMU_FS_VIRTIOFS)
+    virtiofsd_cleanup_dir(x->dir);
+  qemu_exports_free(x->exports, x->n_exports);
+  if (x->attached) {
     /* A VM still suspended (saved now, or a restore that failed) keeps its
      * lease: the guest has the address in its saved memory. */
-    net_detach(&na, s.suspended || (restore_attempt && access(state, F_OK) == 0));
-    _cleanup_free_ char *ns = vm_dir_file(dir, VM_NET_STATE);
+    net_detach(&x->na, s->suspended || (x->restore_attempt && access(x->state, F_OK) == 0));
+    _cleanup_free_ char *ns = vm_dir_file(x->dir, VM_NET_STATE);
     unlink(ns);
   }
-  for (size_t i = 0; i < ARRAY_SIZE(disk_fds); i++)
-    if (disk_fds[i] >= 0)
-      close(disk_fds[i]);
-  qemu_cmdline_free(argv);
-  vm_config_clear(&cfg);
+  for (size_t i = 0; i < ARRAY_SIZE(x->disk_fds); i++)
+    if (x->disk_fds[i] >= 0)
+      close(x->disk_fds[i]);
+  qemu_cmdline_free(x->argv);
+  free(x->devices);
+  free(s->scans[0].path);
+  free(s->scans[1].path);
+  free(x->virtiofsd);
+  free(x->fw_code);
+  vm_config_clear(&x->cfg);
+  if (x->lock_fd >= 0)
+    close(x->lock_fd);
+  free(x->cfg_path);
+  free(x->root_disk);
+  free(x->qmp_path);
+  free(x->state);
+  free(x->logs);
+  free(x->dir);
+}
+
+int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
+{
+  struct session x = {.h = h, .name = name, .o = o, .lock_fd = -1, .sfd = -1, .ready_fd = o->ready_fd};
+  for (size_t i = 0; i < ARRAY_SIZE(x.disk_fds); i++)
+    x.disk_fds[i] = -1;
+  struct supervisor *s = &x.s;
+  *s = (struct supervisor){.name = name, .qemu = -1, .o = o};
+  struct accel_choice ac = {0};
+  int ret = -1;
+  if (session_prepare(&x, err) < 0 || session_pick_accel(&x, &ac, err) < 0)
+    goto out;
+  s->dir = x.dir;
+  s->logs = x.logs;
+  s->kvm = ac.kvm;
+  s->fallback = ac.fallback;
+  s->scans[0].path = x.cfg.arch == VM_ARCH_AMD64 ? xasprintf("%s/%s", x.logs, VM_FIRMWARE_LOG) : NULL;
+  s->scans[1].path = o->serial == QEMU_SERIAL_FILE ? xasprintf("%s/%s", x.logs, VM_CONSOLE_LOG)
+                     : o->serial == QEMU_SERIAL_PATH ? xstrdup(o->serial_path)
+                                                     : NULL;
+  x.root_disk = vm_dir_file(x.dir, VM_FILE_DISK);
+  s->disk_path = x.root_disk;
+
+  /* Signals become events on a signalfd, handled between QMP messages. */
+  sigset_t mask;
+  sigemptyset(&mask);
+  sigaddset(&mask, SIGINT);
+  sigaddset(&mask, SIGTERM);
+  sigaddset(&mask, SIGUSR1);
+  sigaddset(&mask, SIGUSR2);
+  sigaddset(&mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &mask, &x.old_mask);
+  x.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (x.sfd < 0) {
+    sigprocmask(SIG_SETMASK, &x.old_mask, NULL);
+    tart_error_make(err, errno, "cannot watch signals");
+    goto out;
+  }
+
+  /* Notices only once every check has passed: a failure stays one line. */
+  if (x.cfg.arch != vm_arch_host())
+    fprintf(stderr, "tart: warning: this is an %s VM on an %s host: it runs under TCG emulation, slowly\n",
+            vm_arch_name(x.cfg.arch), vm_arch_name(vm_arch_host()));
+  else if (ac.notice)
+    fprintf(stderr, "%s\n", ac.notice);
+  for (bool first = true;; first = false) {
+    int r = session_launch(&x, first, err);
+    if (r == 0)
+      r = session_supervise(&x, err);
+    if (r < 0)
+      goto out;
+    if (r == 0)
+      break;
+    /* KVM cannot run this guest: the same VM again, under TCG. */
+    _cleanup_free_ char *notice = accel_fallback_notice(s->fallback_reason);
+    fprintf(stderr, "%s\n", notice);
+    fflush(stderr);
+    session_kill_qemu(&x);
+    s->kvm = s->fallback = false;
+  }
+  ret = 0;
+out:
+  session_teardown(&x, ret, err);
+  accel_choice_clear(&ac);
   return ret;
+}
+
+int vm_run_error(const char *vm_dir, time_t since, char *out, size_t n)
+{
+  _cleanup_free_ char *path = xasprintf("%s/%s/%s", vm_dir, VM_LOGS_DIR, VM_RUN_ERROR);
+  struct stat st;
+  if (stat(path, &st) < 0 || st.st_mtime < since)
+    return 0;
+  char *text = NULL;
+  size_t len = 0;
+  if (read_file(path, 4096, &text, &len, NULL) < 0)
+    return 0;
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)text[i] < 0x20)
+      text[i] = ' ';
+  snprintf(out, n, "%.*s", (int)len, text);
+  free(text);
+  return len > 0;
 }

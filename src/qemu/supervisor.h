@@ -15,6 +15,7 @@
 #define TART_QEMU_SUPERVISOR_H
 
 #include <stdbool.h>
+#include <time.h>
 
 #include "net/attach.h"
 #include "qemu/cmdline.h"
@@ -28,6 +29,9 @@
 #define VM_SUSPEND_ERROR   "suspend.error"  /* under logs/: why the last suspend request failed */
 #define VM_NET_STATE       "net.json"       /* while running: the network mode, for `tart ip` */
 #define VM_RUN_LOG         "run.log"        /* under logs/: our own output after --detach */
+#define VM_RUN_ERROR       "run.error"      /* under logs/: why the last run ended on its own (vm_run_error) */
+#define VM_CONSOLE_LOG     "console.log"    /* under logs/: the serial console when no other is asked for */
+#define VM_FIRMWARE_LOG    "firmware.log"   /* under logs/: the firmware's debug port (amd64) */
 #define VM_LOGS_DIR        "logs"
 
 #define VM_MAX_SHARES 16 /* --dir options of one run */
@@ -69,8 +73,21 @@ struct run_opts {
 int vm_pick_share_fs(bool suspendable, bool restore, enum qemu_fs *fs, char **virtiofsd, tart_error_t *err);
 
 /* Run VM `name` until the guest powers off (0), or a stop/suspend request
- * completes (0).  Failures to start are errors; "already running" exits 2. */
+ * completes (0).  Failures to start are errors; "already running" exits 2.
+ *
+ * The accelerator is chosen by qemu/accel.h; in auto mode a KVM that stops
+ * the guest at its first instructions makes the same VM start again under
+ * TCG.  A guest that stops running without being asked (qemu/runstate.h:
+ * internal error, kernel panic, host disk full, reset loop, nothing to
+ * boot) ends the run with an error naming what happened and the log to
+ * read; QEMU is gone and the VM can run again.  Every error after the VM
+ * was locked is also written to logs/run.error for vm_run_error. */
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err);
+
+/* Why the VM's last run ended with an error, when that was written at or
+ * after `since` (so a run of earlier days is not taken for this one): 1
+ * and the line in out, or 0. */
+int vm_run_error(const char *vm_dir, time_t since, char *out, size_t n);
 
 /* What a running VM's net.json says: its network mode and, for modes on the
  * NAT network, that network's state directory (malloc'ed, or NULL).

@@ -33,7 +33,7 @@ OUTDIR=${1:-${TART_GUEST_CACHE:-$HOME/.cache/tart-test-guest}}
 IMG_SIZE_MIB=160
 CMDLINE="console=ttyS0 quiet panic=-1"
 # Modules the guest needs; their dependencies are added automatically.
-ROOT_MODULES=(virtio_pci virtio_net virtio_blk virtio_console 9pnet_virtio 9p virtiofs evdev button isofs)
+ROOT_MODULES=(virtio_pci virtio_net virtio_blk virtio_console 9pnet_virtio 9p virtiofs evdev button isofs pvpanic_mmio)
 BUILD_PKGS=(busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip)
 # Files of tests/guest that do not go into the image (test harness only).
 NOT_INPUTS_RE='^(boot-test\.sh|.*\.py|README.*)$'

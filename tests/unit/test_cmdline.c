@@ -1388,6 +1388,36 @@ static void test_opt_escape_and_string(void **state)
   qemu_cmdline_free(NULL);
 }
 
+/* A kernel panic reaches QEMU (pvpanic); SeaBIOS's messages reach a file
+ * only when one is asked for, and only on amd64 (an ISA port). */
+static void test_panic_device_and_firmware_log(void **state)
+{
+  (void)state;
+  struct fixture f;
+  fixture_init(&f, VM_ARCH_AMD64, VM_FIRMWARE_BIOS);
+  char **argv = build_ok(&f.o);
+  assert_pair(argv, "-device", "pvpanic");
+  assert_null(value_with_prefix(argv, "-device", "isa-debugcon"));
+  qemu_cmdline_free(argv);
+  f.o.firmware_log = "logs/fw,1.log";
+  argv = build_ok(&f.o);
+  assert_pair(argv, "-chardev", "file,id=fwlog0,path=logs/fw,,1.log");
+  assert_pair(argv, "-device", "isa-debugcon,iobase=0x402,chardev=fwlog0");
+  qemu_cmdline_free(argv);
+  fixture_clear(&f);
+
+  fixture_init(&f, VM_ARCH_ARM64, VM_FIRMWARE_EFI);
+  f.o.firmware_code = "/usr/share/AAVMF/AAVMF_CODE.fd";
+  f.o.firmware_log = "logs/firmware.log";
+  argv = build_ok(&f.o);
+  assert_pair(argv, "-device", "pvpanic-pci");
+  assert_no_pair(argv, "-device", "pvpanic");
+  assert_null(value_with_prefix(argv, "-device", "isa-debugcon"));
+  assert_null(value_with_prefix(argv, "-chardev", "file,id=fwlog0"));
+  qemu_cmdline_free(argv);
+  fixture_clear(&f);
+}
+
 static void test_full_order_is_stable(void **state)
 {
   (void)state;
@@ -1406,6 +1436,7 @@ static void test_full_order_is_stable(void **state)
           "detect-zeroes=unmap,cache=writeback -device virtio-blk-pci,drive=root,bootindex=0 "
           "-netdev user,id=net0 -device virtio-net-pci,netdev=net0,mac=52:54:00:12:34:56,romfile= "
           "-device virtio-rng-pci -device qemu-xhci,id=xhci -device usb-tablet,bus=xhci.0 "
+          "-device pvpanic "
           "-device virtio-serial-pci -chardev socket,id=qga0,path=qga.sock,server=on,wait=off "
           "-device virtserialport,chardev=qga0,name=org.qemu.guest_agent.0 "
           "-chardev socket,id=qmp0,path=qmp.sock,server=on,wait=off -mon chardev=qmp0,mode=control "
@@ -1421,6 +1452,7 @@ int main(void)
 {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_binary_for),
+      cmocka_unit_test(test_panic_device_and_firmware_log),
       cmocka_unit_test(test_amd64_tcg_basics),
       cmocka_unit_test(test_amd64_kvm),
       cmocka_unit_test(test_arm64_tcg),
