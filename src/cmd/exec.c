@@ -15,25 +15,24 @@
 #include "storage/vmdir.h"
 #include "util/util.h"
 
-const char cmd_exec_help[] =
-    "OVERVIEW: Execute a command in a running VM\n"
-    "\n"
-    "Runs the command through the QEMU guest agent (qemu-ga, the guest's\n"
-    "qemu-guest-agent package) and exits with its exit code.\n"
-    "\n"
-    "USAGE: tart exec [-i] [-t] <name> <command> [<args> ...]\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <name>                  VM name\n"
-    "  <command>               command to run, and its arguments\n"
-    "\n"
-    "OPTIONS:\n"
-    "  -i, --interactive       Send standard input to the command\n"
-    "  -t, --tty               Allocate a terminal (not available through qemu-ga)\n"
-    "  -h, --help              Show help information.\n";
+const char cmd_exec_help[] = "OVERVIEW: Execute a command in a running VM\n"
+                             "\n"
+                             "Runs the command through the QEMU guest agent (qemu-ga, the guest's\n"
+                             "qemu-guest-agent package) and exits with its exit code.\n"
+                             "\n"
+                             "USAGE: tart exec [-i] [-t] <name> <command> [<args> ...]\n"
+                             "\n"
+                             "ARGUMENTS:\n"
+                             "  <name>                  VM name\n"
+                             "  <command>               command to run, and its arguments\n"
+                             "\n"
+                             "OPTIONS:\n"
+                             "  -i, --interactive       Send standard input to the command\n"
+                             "  -t, --tty               Allocate a terminal (not available through qemu-ga)\n"
+                             "  -h, --help              Show help information.\n";
 
 #define AGENT_TIMEOUT_MS 15000
-#define AGENT_STEP_MS    1000
+#define AGENT_STEP_MS    5000
 
 static int read_all_stdin(char **out, size_t *len, tart_error_t *err)
 {
@@ -97,8 +96,9 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     if (c == 'i')
       interactive = true;
     if (c == 't')
-      return tart_error_make(err, 0, "-t is not available: the QEMU guest agent has no terminal transport "
-                                     "(run the command without -t, or use ssh)");
+      return tart_error_make(err, 0,
+                             "-t is not available: the QEMU guest agent has no terminal transport "
+                             "(run the command without -t, or use ssh)");
   }
   if (args_positional(argc, argv, 2, -1, "<name> <command>", err) < 0)
     return -1;
@@ -144,13 +144,15 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     usleep(100 * 1000);
   }
   struct qga_exec_result res = {0};
-  int r = qga_exec(g, argv[optind + 1], argv + optind + 2, interactive ? (input ? input : "") : NULL, input_len, -1,
-                   &res, err);
+  int r = qga_exec(g, argv[optind + 1], argv + optind + 2, interactive ? (input ? input : "") : NULL,
+                   input_len, -1, &res, err);
   qga_close(g);
   if (r < 0) {
     /* The guest went away under the command: the run says why. */
     char why[1024];
-    if (vm_dir_wait_stopped(dir, 2000) && vm_run_error(dir, started, why, sizeof(why)))
+    int en = (*err)->errnum;
+    bool gone = en == EPIPE || en == ECONNRESET || vm_dir_running_pid(dir) == 0;
+    if (gone && vm_dir_wait_stopped(dir, 2000) && vm_run_error(dir, started, why, sizeof(why)))
       return tart_error_make(err, 0, "%s", why);
     return -1;
   }

@@ -168,8 +168,12 @@ int cmd_ip(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     struct timespec ts = {1, 0};
     nanosleep(&ts, NULL);
   }
-  if (vm_dir_running_pid(dir) == 0)
+  if (vm_dir_running_pid(dir) == 0) {
+    char why[1024];
+    if (vm_run_error(dir, started - RECENT_END_S, why, sizeof(why)))
+      return tart_error_make(err, 0, "%s", why);
     return tart_error_make(err, 0, "no IP address found, is your VM running?");
+  }
   if (user && used != RESOLVER_AGENT)
     return tart_error_make(
         err, 0,

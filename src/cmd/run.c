@@ -241,6 +241,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       {"help", no_argument, NULL, 'h'},
       {0},
   };
+  _cleanup_free_ char *serial_path = NULL;
   const char *display = getenv("DISPLAY");
   struct run_opts o = {.display = (display && *display) ? QEMU_DISPLAY_WINDOW : QEMU_DISPLAY_NONE,
                        .serial = QEMU_SERIAL_FILE,
@@ -296,7 +297,11 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       break;
     case OPT_SERIAL_PATH: {
       struct stat st;
-      o.serial_path = optarg;
+      /* QEMU opens it from the VM directory: relative paths are the caller's. */
+      free(serial_path);
+      serial_path = xstrdup(optarg);
+      make_absolute(&serial_path);
+      o.serial_path = serial_path;
       o.serial = stat(optarg, &st) == 0 && S_ISCHR(st.st_mode) ? QEMU_SERIAL_TTY : QEMU_SERIAL_PATH;
       break;
     }

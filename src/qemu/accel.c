@@ -135,9 +135,13 @@ int accel_verdict_parse(const char *text, size_t len, const char *key, char **re
   const char *kvm = json_string_value(json_object_get(o, "kvm"));
   const char *why = json_string_value(json_object_get(o, "reason"));
   int r = -1;
-  if (host && kvm && why && !strcmp(kvm, "cannot-run")) {
-    r = key && !strcmp(host, key) ? 1 : 0;
-    if (r == 1)
+  bool cannot = kvm && why && !strcmp(kvm, "cannot-run");
+  bool works = kvm && !strcmp(kvm, "works");
+  if (host && (cannot || works)) {
+    r = !key || strcmp(host, key) ? ACCEL_VERDICT_NONE
+        : cannot                  ? ACCEL_VERDICT_CANNOT_RUN
+                                  : ACCEL_VERDICT_WORKS;
+    if (r == ACCEL_VERDICT_CANNOT_RUN)
       *reason = one_line(why, REASON_MAX);
   }
   json_decref(o);
@@ -147,6 +151,12 @@ int accel_verdict_parse(const char *text, size_t len, const char *key, char **re
 char *accel_verdict_format(const char *key, const char *reason)
 {
   _cleanup_free_ char *k = utf8_sanitize(key);
+  if (reason == NULL) {
+    json_t *w = json_pack("{s:s, s:s}", "host", k, "kvm", "works");
+    char *text = w ? json_dumps(w, JSON_INDENT(2)) : NULL;
+    json_decref(w);
+    return text ? text : xstrdup("{}");
+  }
   _cleanup_free_ char *line = one_line(reason, REASON_MAX);
   _cleanup_free_ char *r = utf8_sanitize(line);
   json_t *o = json_pack("{s:s, s:s, s:s}", "host", k, "kvm", "cannot-run", "reason", r);
@@ -202,16 +212,16 @@ void accel_probe_device(struct accel_facts *f)
   close(fd);
 }
 
-char *accel_verdict_load(const char *verdict_path, const char *key)
+int accel_verdict_load(const char *verdict_path, const char *key, char **reason)
 {
+  *reason = NULL;
   char *text = NULL;
   size_t len = 0;
   if (read_file(verdict_path, 4096, &text, &len, NULL) < 0)
-    return NULL;
-  char *reason = NULL;
-  accel_verdict_parse(text, len, key, &reason);
+    return ACCEL_VERDICT_NONE;
+  int r = accel_verdict_parse(text, len, key, reason);
   free(text);
-  return reason;
+  return r < 0 ? ACCEL_VERDICT_NONE : r;
 }
 
 int accel_verdict_store(const char *verdict_path, const char *key, const char *reason, tart_error_t *err)

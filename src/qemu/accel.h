@@ -13,7 +13,11 @@
  *     under TCG, and the verdict is remembered for this boot of the host
  *     (a small file keyed by the kernel's boot id and the loaded KVM
  *     modules), so later runs go straight to TCG;
- *   - a KVM host that works pays nothing: no probe, no extra file written.
+ *   - a KVM host that works pays nothing: no probe, no extra file written;
+ *   - except for a run that announces what a restart would change (--vnc,
+ *     --serial, --detach): with no verdict for this boot it probes first
+ *     (OVMF under KVM for half a second, in the supervisor) and remembers
+ *     the answer either way.
  *
  * $TART_ACCEL=kvm|tcg|auto (default auto) forces a choice; kvm where KVM
  * cannot run the guest is an error naming the reason.
@@ -89,18 +93,24 @@ char *accel_fallback_notice(const char *reason);
 /* ---- The per-boot verdict ------------------------------------------------
  *
  * {"host": "<key>", "kvm": "cannot-run", "reason": "<one line>"}
+ * {"host": "<key>", "kvm": "works"}
  *
+ * "works" is written only by the probe that a run makes before it
+ * announces something a restart would change (a --vnc URL, a --serial pty,
+ * --detach's return): see vm_run.
  * The key names this boot of the host and its KVM modules
  * ("boot=<boot_id> modules=kvm,kvm_pvm"): a reboot or another KVM module
  * makes an old record not apply. */
 
-/* Parse a record: 1 and *reason (malloc'ed) when it is for key; 0 when it
- * is well-formed but for another key; -1 when it is not a record (any
- * bytes: it is read from disk).  The reason is sanitised to one printable
- * line of at most 300 bytes. */
+/* Parse a record for key: ACCEL_VERDICT_CANNOT_RUN and *reason (malloc'ed,
+ * sanitised to one printable line of at most 300 bytes), or
+ * ACCEL_VERDICT_WORKS; ACCEL_VERDICT_NONE when it is well-formed but for
+ * another key; -1 when it is not a record (any bytes: it is read from
+ * disk). */
+enum { ACCEL_VERDICT_NONE = 0, ACCEL_VERDICT_CANNOT_RUN = 1, ACCEL_VERDICT_WORKS = 2 };
 int accel_verdict_parse(const char *text, size_t len, const char *key, char **reason);
 
-/* The record's text (malloc'ed). */
+/* The record's text (malloc'ed); reason NULL: "works". */
 char *accel_verdict_format(const char *key, const char *reason);
 
 /* ---- Host facts (I/O) ------------------------------------------------------ */
@@ -111,10 +121,12 @@ char *accel_host_key(bool *kvm_pvm);
 /* Fill f->kvm and f->kvm_errno from /dev/kvm. */
 void accel_probe_device(struct accel_facts *f);
 
-/* The remembered reason from verdict_path for key (malloc'ed), or NULL. */
-char *accel_verdict_load(const char *verdict_path, const char *key);
+/* The verdict in verdict_path for key, as accel_verdict_parse; a missing
+ * or bad file is ACCEL_VERDICT_NONE. */
+int accel_verdict_load(const char *verdict_path, const char *key, char **reason);
 
-/* Remember that KVM cannot run guests this boot (atomic replace). */
+/* Remember this boot's verdict (atomic replace): KVM cannot run guests
+ * (reason), or works (reason NULL). */
 int accel_verdict_store(const char *verdict_path, const char *key, const char *reason, tart_error_t *err);
 
 #endif

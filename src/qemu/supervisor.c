@@ -105,6 +105,7 @@ static void last_log_line(const char *dir, const char *log, char *out, size_t n)
     text[--len] = '\0';
   char *nl = strrchr(text, '\n');
   snprintf(out, n, "%s", nl ? nl + 1 : text);
+  str_scrub_controls(out);
   free(text);
 }
 
@@ -156,12 +157,14 @@ struct supervisor {
   struct qmp *qmp;
   bool stopping;
   bool suspended;
-  bool pausing; /* suspend paused the guest: its STOP is ours */
+  bool pausing;        /* suspend paused the guest: its STOP is ours */
+  bool stop_requested; /* SIGINT/SIGTERM: no start again under TCG */
   /* This QEMU: its accelerator, when it started, where its qemu.log lines
    * begin. */
   bool kvm, fallback;
   int64_t started_ms, qemu_log_from;
   char *host_key, *verdict_path; /* the per-boot KVM verdict (qemu/accel.h) */
+  const char *kvm_wanted_by;     /* without fallback: what asked for KVM, for the message */
   bool kvm_pvm;
   /* Why the run must end: the message, or a start again under TCG. */
   char *end_msg;
@@ -253,6 +256,7 @@ static int handle_signal(struct supervisor *s, int sig, tart_error_t *err)
   switch (sig) {
   case SIGINT:
   case SIGTERM:
+    s->stop_requested = true;
     printf("Stopping VM...\n");
     fflush(stdout);
     hard_stop(s);
@@ -363,12 +367,13 @@ static int check_restore_devices(const char *dir, const char *name, const char *
   if (then && *then && strcmp(then, now) != 0) {
     size_t lt = cpu_mem_len(then), ln = cpu_mem_len(now);
     bool set_differs = lt != ln || strncmp(then, now, lt) != 0;
-    r = tart_error_make(err, 0,
-                        "VM \"%s\" was suspended with %s, but this run gives it %s: QEMU restores a VM only onto "
-                        "the devices it was saved with; %srun it with %s, or discard the suspended state with "
-                        "\"tart stop %s\"",
-                        name, then, now, set_differs ? "set the CPU count and memory back with \"tart set\" and " : "",
-                        opts && *opts ? opts : "no --disk, --dir, --cloud-init or --net-bridged options", name);
+    r = tart_error_make(
+        err, 0,
+        "VM \"%s\" was suspended with %s, but this run gives it %s: QEMU restores a VM only onto "
+        "the devices it was saved with; %srun it with %s, or discard the suspended state with "
+        "\"tart stop %s\"",
+        name, then, now, set_differs ? "set the CPU count and memory back with \"tart set\" and " : "",
+        opts && *opts ? opts : "no --disk, --dir, --cloud-init or --net-bridged options", name);
   }
   json_decref(j);
   return r;
@@ -534,8 +539,8 @@ static bool virtiofsd_failure(struct virtiofsd *v, size_t n, const char *dir, ch
       continue;
     char line[400];
     last_log_line(dir, VIRTIOFSD_LOG, line, sizeof(line));
-    snprintf(out, len, "virtiofsd for the --dir shares failed%s%s (see %s/%s/%s)", line[0] ? ": " : "", line, dir,
-             VM_LOGS_DIR, VIRTIOFSD_LOG);
+    snprintf(out, len, "virtiofsd for the --dir shares failed%s%s (see %s/%s/%s)", line[0] ? ": " : "", line,
+             dir, VM_LOGS_DIR, VIRTIOFSD_LOG);
     return true;
   }
   return false;
@@ -581,7 +586,7 @@ static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, st
 static int64_t file_size(const char *path)
 {
   struct stat st;
-  return path && stat(path, &st) == 0 ? (int64_t)st.st_size : 0;
+  return path && stat(path, &st) == 0 && S_ISREG(st.st_mode) ? (int64_t)st.st_size : 0;
 }
 
 /* This boot's output begins here (at start and after each reset). */
@@ -606,8 +611,10 @@ static const char *scan_step(struct log_scan *l)
   if (end <= l->pos)
     return NULL;
   int64_t from = l->pos - 64 > l->start ? l->pos - 64 : l->start;
-  _cleanup_close_ int fd = open(l->path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
+  /* Regular files only: reading a FIFO would take the bytes from its reader. */
+  _cleanup_close_ int fd = open(l->path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  struct stat st;
+  if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
     return NULL;
   size_t n = (size_t)(end - from);
   _cleanup_free_ char *buf = xmalloc(n);
@@ -618,30 +625,47 @@ static const char *scan_step(struct log_scan *l)
   return firmware_noboot_marker(buf, (size_t)r);
 }
 
-/* The first line of qemu.log, written by this QEMU, that holds needle. */
-static void qemu_log_line(const struct supervisor *s, const char *needle, char *out, size_t n)
+/* The first line that this QEMU wrote to qemu.log (the file is appended
+ * to by every run) holding one of needles (NULL-terminated), scrubbed of
+ * control characters; "" when none. */
+static void qemu_log_line(const struct supervisor *s, const char *const *needles, char *out, size_t n)
 {
   out[0] = '\0';
   _cleanup_free_ char *path = xasprintf("%s/qemu.log", s->logs);
-  char *text = NULL;
-  size_t len = 0;
-  if (read_file(path, 4u << 20, &text, &len, NULL) < 0)
+  _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
     return;
-  size_t from = s->qemu_log_from <= (int64_t)len ? (size_t)s->qemu_log_from : 0;
-  char *hit = strstr(text + from, needle);
-  if (hit) {
-    char *eol = strchr(hit, '\n');
+  enum { MAX = 1 << 20 };
+  _cleanup_free_ char *buf = xmalloc(MAX + 1);
+  ssize_t r = pread(fd, buf, MAX, s->qemu_log_from);
+  if (r <= 0)
+    return;
+  buf[r] = '\0';
+  for (size_t i = 0; needles[i]; i++) {
+    char *hit = memmem(buf, (size_t)r, needles[i], strlen(needles[i]));
+    if (hit == NULL)
+      continue;
+    char *bol = hit;
+    while (bol > buf && bol[-1] != '\n')
+      bol--;
+    char *eol = memchr(bol, '\n', (size_t)(buf + r - bol));
     if (eol)
       *eol = '\0';
-    snprintf(out, n, "%s", hit);
+    snprintf(out, n, "%s", bol);
+    str_scrub_controls(out);
+    return;
   }
-  free(text);
 }
+
+static const char *const kvm_internal_needles[] = {"KVM internal error", NULL};
+/* QEMU's words when KVM will not make or run a VM at all. */
+static const char *const kvm_start_needles[] = {"failed to initialize kvm", "Could not access KVM",
+                                                "KVM_CREATE_VM", "kvm_init_vcpu", NULL};
 
 /* End the run with message (taken): QEMU is told to quit. */
 static void end_run(struct supervisor *s, char *message)
 {
-  if (s->end_msg == NULL)
+  if (s->end_msg == NULL && !s->retry_tcg)
     s->end_msg = message;
   else
     free(message);
@@ -657,7 +681,7 @@ static void end_with(struct supervisor *s, const struct run_end *e)
 static void kvm_internal_error(struct supervisor *s)
 {
   char line[256];
-  qemu_log_line(s, "KVM internal error", line, sizeof(line));
+  qemu_log_line(s, kvm_internal_needles, line, sizeof(line));
   bool early = qmp_now_ms() - s->started_ms < ACCEL_EARLY_MS;
   if (!s->kvm || !early) {
     _cleanup_free_ char *log = xasprintf("%s/qemu.log", s->logs);
@@ -665,18 +689,22 @@ static void kvm_internal_error(struct supervisor *s)
     end_with(s, &e);
     return;
   }
-  /* This KVM cannot run the guest: a fact of this boot of the host. */
+  /* This KVM cannot run the guest.  Remembered for this boot of the host
+   * only from an auto run: a forced one may have failed for its own
+   * reasons (--nested, a state saved elsewhere), and must not send every
+   * other VM to TCG. */
   char *reason = accel_kvm_failure_reason(line, s->kvm_pvm);
-  if (s->verdict_path)
-    accel_verdict_store(s->verdict_path, s->host_key, reason, NULL);
   if (s->fallback) {
+    if (s->verdict_path)
+      accel_verdict_store(s->verdict_path, s->host_key, reason, NULL);
     free(s->fallback_reason);
     s->fallback_reason = reason;
     s->retry_tcg = true;
     hard_stop(s);
     return;
   }
-  end_run(s, xasprintf("TART_ACCEL=kvm, but KVM cannot run this guest: %s (see %s/qemu.log)", reason, s->logs));
+  end_run(s, xasprintf("%s, but KVM cannot run this guest: %s (see %s/qemu.log)",
+                       s->kvm_wanted_by ? s->kvm_wanted_by : "TART_ACCEL=kvm", reason, s->logs));
   free(reason);
 }
 
@@ -752,7 +780,8 @@ static void handle_event(struct supervisor *s, json_t *ev)
   } else if (!strcmp(what, "GUEST_PANICKED")) {
     s->panicked = true;
   } else if (!strcmp(what, "BLOCK_IO_ERROR")) {
-    snprintf(s->io_device, sizeof(s->io_device), "%s", json_string_value(json_object_get(data, "device")) ?: "");
+    snprintf(s->io_device, sizeof(s->io_device), "%s",
+             json_string_value(json_object_get(data, "device")) ?: "");
     snprintf(s->io_op, sizeof(s->io_op), "%s", json_string_value(json_object_get(data, "operation")) ?: "");
     snprintf(s->io_reason, sizeof(s->io_reason), "%s", why ?: "");
     s->io_nospace = json_is_true(json_object_get(data, "nospace"));
@@ -824,6 +853,8 @@ struct session {
   int sfd;
   sigset_t old_mask;
   int ready_fd;
+  char *notice; /* printed once, just before the first QEMU starts */
+  sigset_t mask;
   struct supervisor s;
 };
 
@@ -859,8 +890,9 @@ static int session_prepare(struct session *x, tart_error_t *err)
 
   if (x->cfg.os != VM_OS_LINUX)
     return tart_error_make(err, 0, "macOS VMs cannot run on Linux hosts: only Linux guests are supported");
-  if (x->cfg.firmware == VM_FIRMWARE_EFI && (firmware_find(x->cfg.arch, FIRMWARE_CODE, &x->fw_code, err) < 0 ||
-                                             check_nvram(x->dir, x->cfg.arch, err) < 0))
+  if (x->cfg.firmware == VM_FIRMWARE_EFI &&
+      (firmware_find(x->cfg.arch, FIRMWARE_CODE, &x->fw_code, err) < 0 ||
+       check_nvram(x->dir, x->cfg.arch, err) < 0))
     return -1;
   if (mkdir_p(x->logs, 0700, err) < 0)
     return -1;
@@ -877,7 +909,8 @@ static int session_prepare(struct session *x, tart_error_t *err)
        qemu_share_exports(x->shares, o->n_shares, x->share_fs, &x->exports, &x->n_exports, err) < 0))
     return -1;
   if (x->share_fs == QEMU_FS_VIRTIOFS && x->n_exports > ARRAY_SIZE(x->vfs))
-    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir mount tags (at most %zu)", ARRAY_SIZE(x->vfs));
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --dir mount tags (at most %zu)",
+                           ARRAY_SIZE(x->vfs));
   /* 9p: QEMU would fail on a missing directory with a long message. */
   for (size_t i = 0; x->share_fs == QEMU_FS_9P && i < o->n_shares; i++) {
     struct stat st;
@@ -943,6 +976,90 @@ static int session_prepare(struct session *x, tart_error_t *err)
   return 0;
 }
 
+/* Can this KVM run an ordinary guest?  OVMF with no disk, for PROBE_RUN_MS
+ * after QMP is up: a KVM like kvm_pvm stops it with an internal error
+ * within milliseconds; a KVM that works keeps it running.  0 and *reason:
+ * it cannot; 1: it can; -1: no answer (no firmware, QEMU did not start). */
+#define PROBE_RUN_MS 500
+#define PROBE_SOCKET "probe.sock"
+static int probe_kvm(struct session *x, char **reason)
+{
+  *reason = NULL;
+  _cleanup_free_ char *code = NULL;
+  if (x->cfg.arch != VM_ARCH_AMD64 || firmware_find(x->cfg.arch, FIRMWARE_CODE, &code, NULL) < 0)
+    return -1;
+  _cleanup_free_ char *ecode = qemu_opt_escape(code);
+  _cleanup_free_ char *drive = xasprintf("if=pflash,format=raw,unit=0,readonly=on,file=%s", ecode);
+  char *argv[] = {(char *)qemu_binary_for(x->cfg.arch),
+                  "-accel",
+                  "kvm",
+                  "-cpu",
+                  "host",
+                  "-machine",
+                  "q35",
+                  "-m",
+                  "64",
+                  "-nodefaults",
+                  "-no-user-config",
+                  "-display",
+                  "none",
+                  "-drive",
+                  drive,
+                  "-chardev",
+                  "socket,id=probe0,path=" PROBE_SOCKET ",server=on,wait=off",
+                  "-mon",
+                  "chardev=probe0,mode=control",
+                  NULL};
+  _cleanup_free_ char *sock = vm_dir_file(x->dir, PROBE_SOCKET);
+  unlink(sock);
+  struct supervisor *s = &x->s;
+  _cleanup_free_ char *qemu_log = xasprintf("%s/qemu.log", x->logs);
+  s->qemu_log_from = file_size(qemu_log);
+  tart_error_t e = NULL;
+  pid_t pid = spawn_qemu(x->dir, argv, NULL, 0, &e);
+  if (pid < 0) {
+    tart_error_release(&e);
+    return -1;
+  }
+  int r = -1;
+  struct qmp *q = NULL;
+  int64_t deadline = qmp_deadline(5000);
+  while (qmp_connect(sock, 200, &q, &e) < 0) {
+    tart_error_release(&e);
+    if (waitpid(pid, NULL, WNOHANG) == pid) {
+      pid = -1;
+      break;
+    }
+    if (qmp_now_ms() > deadline)
+      break;
+    usleep(10 * 1000);
+  }
+  if (q) {
+    json_t *ev = NULL, *ret = NULL;
+    if (qmp_wait_event(q, "STOP", PROBE_RUN_MS, &ev, &e) >= 0 &&
+        qmp_execute(q, "query-status", NULL, QMP_COMMAND_TIMEOUT_MS, &ret, &e) == 0) {
+      const char *st = json_string_value(json_object_get(ret, "status"));
+      r = st && !strcmp(st, "internal-error") ? 0 : 1;
+    }
+    json_decref(ev);
+    json_decref(ret);
+    tart_error_release(&e);
+    qmp_close(q);
+  }
+  if (pid > 0) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+  }
+  unlink(sock);
+  if (r == 0) {
+    char line[256];
+    qemu_log_line(s, kvm_internal_needles, line, sizeof(line));
+    *reason = accel_kvm_failure_reason(line, s->kvm_pvm);
+  }
+  log_debug("KVM probe: %s", r == 1 ? "runs guests" : r == 0 ? "cannot run guests" : "no answer");
+  return r;
+}
+
 /* The accelerator (qemu/accel.h): facts of the host and the VM, then the
  * decision.  A restore keeps the accelerator its state was saved with. */
 static int session_pick_accel(struct session *x, struct accel_choice *c, tart_error_t *err)
@@ -960,7 +1077,8 @@ static int session_pick_accel(struct session *x, struct accel_choice *c, tart_er
   accel_probe_device(&f);
   s->host_key = accel_host_key(&s->kvm_pvm);
   s->verdict_path = xasprintf("%s/cache/%s", x->h->root, ACCEL_VERDICT_FILE);
-  _cleanup_free_ char *cannot = f.kvm == KVM_AVAILABLE ? accel_verdict_load(s->verdict_path, s->host_key) : NULL;
+  _cleanup_free_ char *cannot = NULL;
+  int verdict = f.kvm == KVM_AVAILABLE ? accel_verdict_load(s->verdict_path, s->host_key, &cannot) : 0;
   f.cannot_run = cannot;
   if (x->restore && mode == ACCEL_AUTO) {
     /* The record says "..., TCG" or "..., KVM" last (qemu_device_summary). */
@@ -970,8 +1088,33 @@ static int session_pick_accel(struct session *x, struct accel_choice *c, tart_er
   }
   if (accel_choose(mode, &f, c, err) < 0)
     return -1;
-  if (x->restore)
+  /* Why KVM it must be, when it fails (no fallback). */
+  s->kvm_wanted_by = mode == ACCEL_KVM ? "TART_ACCEL=kvm" : x->o->nested ? "--nested needs KVM" : NULL;
+  if (x->restore && c->kvm) {
     c->fallback = false; /* a state saved under KVM restores only under KVM */
+    if (s->kvm_wanted_by == NULL)
+      s->kvm_wanted_by = "the suspended state was saved under KVM";
+  }
+  /* A restart under TCG would change what this run hands out (a VNC
+   * password, a pty path, --detach's "it runs"): with nothing known about
+   * this boot, ask KVM first. */
+  const struct run_opts *o = x->o;
+  bool announces = o->ready_fd >= 0 || o->serial == QEMU_SERIAL_PTY || o->display == QEMU_DISPLAY_VNC ||
+                   o->display == QEMU_DISPLAY_WINDOW_VNC;
+  if (c->kvm && c->fallback && verdict == ACCEL_VERDICT_NONE && announces) {
+    char *why = NULL;
+    int r = probe_kvm(x, &why);
+    if (r >= 0)
+      accel_verdict_store(s->verdict_path, s->host_key, r == 0 ? why : NULL, NULL);
+    if (r == 0) {
+      c->kvm = c->fallback = false;
+      free(c->notice);
+      c->notice = xasprintf("tart: notice: /dev/kvm cannot run this guest: %s: running under TCG emulation, "
+                            "which is slow (remembered until the host reboots)",
+                            why);
+    }
+    free(why);
+  }
   return 0;
 }
 
@@ -1008,6 +1151,11 @@ static int session_launch(struct session *x, bool first, tart_error_t *err)
   /* A fresh firmware log each start: it is only this boot's. */
   _cleanup_free_ char *fw_log = xasprintf("%s/%s", x->logs, VM_FIRMWARE_LOG);
   unlink(fw_log);
+  /* Notices only once every check has passed: a failure stays one line. */
+  if (first && x->notice) {
+    fprintf(stderr, "%s\n", x->notice);
+    fflush(stderr);
+  }
   s->started_ms = qmp_now_ms();
   s->qemu = spawn_qemu(x->dir, x->argv, x->na.fds, x->na.n, err);
   if (s->qemu < 0)
@@ -1025,12 +1173,14 @@ static int session_launch(struct session *x, bool first, tart_error_t *err)
       if (virtiofsd_failure(x->vfs, x->n_vfs, x->dir, line, sizeof(line)))
         return tart_error_make(err, 0, "QEMU failed to start: %s", line);
       /* A KVM that refuses to make a VM at all (QEMU's "kvm" lines). */
-      qemu_log_line(s, "kvm", line, sizeof(line));
+      qemu_log_line(s, kvm_start_needles, line, sizeof(line));
       if (s->kvm && s->fallback && line[0]) {
         free(s->fallback_reason);
         char q[200];
         str_quote(line, 150, q, sizeof(q));
         s->fallback_reason = xasprintf("QEMU could not start under it (%s)", q);
+        if (s->verdict_path)
+          accel_verdict_store(s->verdict_path, s->host_key, s->fallback_reason, NULL);
         return 1;
       }
       last_log_line(x->dir, "qemu.log", line, sizeof(line));
@@ -1081,6 +1231,8 @@ static void session_kill_qemu(struct session *x)
   stop_virtiofsds(x->vfs, x->n_vfs, x->dir);
   x->n_vfs = 0;
   s->stopping = s->retry_tcg = s->panicked = false;
+  free(s->end_msg);
+  s->end_msg = NULL;
   s->io_device[0] = '\0';
 }
 
@@ -1090,7 +1242,8 @@ static int session_supervise(struct session *x, tart_error_t *err)
 {
   struct supervisor *s = &x->s;
   for (;;) {
-    struct pollfd p[2] = {{.fd = x->sfd, .events = POLLIN}, {.fd = s->qmp ? qmp_fd(s->qmp) : -1, .events = POLLIN}};
+    struct pollfd p[2] = {{.fd = x->sfd, .events = POLLIN},
+                          {.fd = s->qmp ? qmp_fd(s->qmp) : -1, .events = POLLIN}};
     /* Without QMP (QEMU exiting) wake up now and then to reap it; an
      * isolated VM's rules wait for its lease, looked for every second; the
      * logs are read for the firmware's words once a second. */
@@ -1101,8 +1254,11 @@ static int session_supervise(struct session *x, tart_error_t *err)
         continue;
       return tart_error_make(err, errno, "poll");
     }
-    if (p[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-      /* Drain what QEMU sent; a SHUTDOWN event comes before it exits. */
+    /* Drain what QEMU sent, whatever poll says: a command run since (by a
+     * signal, by the launch) may have left events queued or read but not
+     * parsed, which poll never reports.  A SHUTDOWN event comes before
+     * QEMU exits. */
+    if (s->qmp) {
       for (;;) {
         json_t *ev = NULL;
         tart_error_t e = NULL;
@@ -1143,8 +1299,10 @@ static int session_supervise(struct session *x, tart_error_t *err)
     if (w != s->qemu)
       continue;
     s->qemu = -1;
-    if (s->retry_tcg)
+    if (s->retry_tcg && !s->stop_requested)
       return 1;
+    if (s->retry_tcg)
+      return 0;
     if (s->panicked && s->end_msg == NULL) {
       struct run_end r = {.kind = RUN_END_PANIC, .log = s->scans[1].path};
       s->end_msg = run_end_message(&r);
@@ -1170,10 +1328,6 @@ static void session_teardown(struct session *x, int ret, tart_error_t *err)
   }
   if (s->qmp)
     qmp_close(s->qmp);
-  if (x->sfd >= 0) {
-    close(x->sfd);
-    sigprocmask(SIG_SETMASK, &x->old_mask, NULL);
-  }
   if (x->logs && x->lock_fd >= 0) {
     remove_sockets(x->dir);
     /* Why this run ended, for `tart ip`, `tart exec` and `--detach`
@@ -1219,6 +1373,16 @@ static void session_teardown(struct session *x, int ret, tart_error_t *err)
   free(x->state);
   free(x->logs);
   free(x->dir);
+  free(x->notice);
+  /* Last: a Ctrl-C or `tart stop` that came during the clean-up is
+   * consumed here, not delivered with its default action half-way. */
+  if (x->sfd >= 0) {
+    close(x->sfd);
+    struct timespec zero = {0, 0};
+    while (sigtimedwait(&x->mask, NULL, &zero) > 0)
+      ;
+    sigprocmask(SIG_SETMASK, &x->old_mask, NULL);
+  }
 }
 
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
@@ -1230,41 +1394,41 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   *s = (struct supervisor){.name = name, .qemu = -1, .o = o};
   struct accel_choice ac = {0};
   int ret = -1;
-  if (session_prepare(&x, err) < 0 || session_pick_accel(&x, &ac, err) < 0)
+  if (session_prepare(&x, err) < 0)
     goto out;
   s->dir = x.dir;
   s->logs = x.logs;
+  if (session_pick_accel(&x, &ac, err) < 0)
+    goto out;
   s->kvm = ac.kvm;
   s->fallback = ac.fallback;
   s->scans[0].path = x.cfg.arch == VM_ARCH_AMD64 ? xasprintf("%s/%s", x.logs, VM_FIRMWARE_LOG) : NULL;
-  s->scans[1].path = o->serial == QEMU_SERIAL_FILE ? xasprintf("%s/%s", x.logs, VM_CONSOLE_LOG)
+  s->scans[1].path = o->serial == QEMU_SERIAL_FILE   ? xasprintf("%s/%s", x.logs, VM_CONSOLE_LOG)
                      : o->serial == QEMU_SERIAL_PATH ? xstrdup(o->serial_path)
                                                      : NULL;
   x.root_disk = vm_dir_file(x.dir, VM_FILE_DISK);
   s->disk_path = x.root_disk;
 
   /* Signals become events on a signalfd, handled between QMP messages. */
-  sigset_t mask;
-  sigemptyset(&mask);
-  sigaddset(&mask, SIGINT);
-  sigaddset(&mask, SIGTERM);
-  sigaddset(&mask, SIGUSR1);
-  sigaddset(&mask, SIGUSR2);
-  sigaddset(&mask, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &mask, &x.old_mask);
-  x.sfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  sigemptyset(&x.mask);
+  sigaddset(&x.mask, SIGINT);
+  sigaddset(&x.mask, SIGTERM);
+  sigaddset(&x.mask, SIGUSR1);
+  sigaddset(&x.mask, SIGUSR2);
+  sigaddset(&x.mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &x.mask, &x.old_mask);
+  x.sfd = signalfd(-1, &x.mask, SFD_CLOEXEC | SFD_NONBLOCK);
   if (x.sfd < 0) {
     sigprocmask(SIG_SETMASK, &x.old_mask, NULL);
     tart_error_make(err, errno, "cannot watch signals");
     goto out;
   }
 
-  /* Notices only once every check has passed: a failure stays one line. */
   if (x.cfg.arch != vm_arch_host())
-    fprintf(stderr, "tart: warning: this is an %s VM on an %s host: it runs under TCG emulation, slowly\n",
-            vm_arch_name(x.cfg.arch), vm_arch_name(vm_arch_host()));
+    x.notice = xasprintf("tart: warning: this is an %s VM on an %s host: it runs under TCG emulation, slowly",
+                         vm_arch_name(x.cfg.arch), vm_arch_name(vm_arch_host()));
   else if (ac.notice)
-    fprintf(stderr, "%s\n", ac.notice);
+    x.notice = xstrdup(ac.notice);
   for (bool first = true;; first = false) {
     int r = session_launch(&x, first, err);
     if (r == 0)
@@ -1297,10 +1461,8 @@ int vm_run_error(const char *vm_dir, time_t since, char *out, size_t n)
   size_t len = 0;
   if (read_file(path, 4096, &text, &len, NULL) < 0)
     return 0;
-  for (size_t i = 0; i < len; i++)
-    if ((unsigned char)text[i] < 0x20)
-      text[i] = ' ';
   snprintf(out, n, "%.*s", (int)len, text);
+  str_scrub_controls(out);
   free(text);
   return len > 0;
 }

@@ -128,6 +128,20 @@ bool str_has_control_chars(const char *s)
   return false;
 }
 
+char *str_scrub_controls(char *s)
+{
+  for (unsigned char *p = (unsigned char *)s; *p; p++) {
+    if (*p < 0x20 || *p == 0x7f)
+      *p = ' ';
+    else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+      p[0] = ' ';
+      p[1] = ' ';
+      p++;
+    }
+  }
+  return s;
+}
+
 /* Length of the well-formed UTF-8 sequence at p, or 0. */
 static size_t utf8_seq(const unsigned char *p)
 {

@@ -59,6 +59,11 @@ void uuid_random(char out[37]);
  * or any byte >= 0x80 (UTF-8); false for control characters. */
 bool str_has_control_chars(const char *s);
 
+/* In place: ASCII control characters, DEL and the C1 controls (UTF-8
+ * U+0080..U+009F, e.g. CSI) become spaces, so that text from a log or a
+ * guest prints as one inert line.  Returns s. */
+char *str_scrub_controls(char *s);
+
 /* Quote s for a one-line message: in double quotes, '"' and '\\' escaped,
  * everything but printable ASCII as \xNN (no escape sequence reaches a
  * terminal), cut with "..." after max_shown characters or when out (n

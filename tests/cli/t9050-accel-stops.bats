@@ -202,6 +202,25 @@ in_ns_without_kvm() {
   run tart exec vm /bin/true
   [ "$status" -eq 2 ]
   [[ "$output" == *"is not running (its last run ended: VM \"vm\" stopped: TART_ACCEL=kvm, but KVM cannot run"* ]]
+  # Forced, it says nothing for other runs: no verdict was written.
+  [ ! -e "$verdict" ]
+
+  # A run that hands out a pty (or a VNC URL, or returns with --detach)
+  # must not restart afterwards: it asks KVM first (a probe of a second),
+  # and starts under TCG at once.
+  t0=$SECONDS
+  run --separate-stderr env TART_LOG=debug "$TART" run vm --detach --serial --net-user
+  [ "$status" -eq 0 ]
+  [[ "$output" == "Successfully open pty /dev/pts/"* ]]
+  [[ "$stderr" == *"KVM probe: cannot run guests"* ]]
+  [[ "$stderr" == *"tart: notice: /dev/kvm cannot run this guest: KVM stopped it at its first instructions"*"running under TCG emulation, which is slow (remembered until the host reboots)"* ]]
+  [[ "$stderr" != *"restarting it"* ]]
+  [ "$(grep -c 'tart: debug: qemu: ' <<<"$stderr")" -eq 1 ]
+  [[ "$(grep 'tart: debug: qemu: ' <<<"$stderr")" == *"-accel tcg"* ]]
+  [ $((SECONDS - t0)) -lt 10 ]
+  grep -q '"kvm": "cannot-run"' "$verdict"
+  tart stop vm --timeout 0
+  for _ in $(seq 50); do [ -S "$TART_HOME/vms/vm/qmp.sock" ] || break; sleep 0.1; done
 }
 
 @test "a kernel panic (pvpanic) ends the run with one line; exec says why; the VM runs again" {

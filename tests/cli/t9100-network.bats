@@ -134,6 +134,9 @@ outside_ns() {
 }
 
 @test "network up/status/set/down in a namespace: what is made, repaired and removed" {
+  # A new namespace inherits the host's IPv4 forwarding (devconf_inherit_init_net
+  # 0): start from off, to see down put it back.
+  ip netns exec "$NS" sysctl -qw net.ipv4.ip_forward=0
   run --separate-stderr nst network status
   [ "$status" -eq 1 ]
   [[ "$output" == *"network:    not up"* ]]

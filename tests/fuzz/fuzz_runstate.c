@@ -41,7 +41,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
   char *reason = NULL;
   int r = accel_verdict_parse(buf, size, "k", &reason);
-  if (r < -1 || r > 1 || (r == 1) != (reason != NULL))
+  if (r < -1 || r > ACCEL_VERDICT_WORKS || (r == ACCEL_VERDICT_CANNOT_RUN) != (reason != NULL))
     abort();
   if (reason) {
     check_line(reason, 300);
@@ -49,7 +49,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *again = NULL;
     /* The record holds sanitised UTF-8: compare the sanitised reason. */
     char *want = utf8_sanitize(reason);
-    if (accel_verdict_parse(again_text, strlen(again_text), "k", &again) != 1 || strcmp(again, want) != 0)
+    if (accel_verdict_parse(again_text, strlen(again_text), "k", &again) != ACCEL_VERDICT_CANNOT_RUN ||
+        strcmp(again, want) != 0)
       abort();
     free(want);
     free(again);

@@ -221,12 +221,19 @@ static void test_verdict_record(void **state)
   /* Only the bytes given are read. */
   assert_int_equal(accel_verdict_parse(text, strlen(text) - 1, key, &reason), -1);
   free(text);
+  /* A KVM that works: no reason. */
+  text = accel_verdict_format(key, NULL);
+  assert_int_equal(accel_verdict_parse(text, strlen(text), key, &reason), ACCEL_VERDICT_WORKS);
+  assert_null(reason);
+  assert_int_equal(accel_verdict_parse(text, strlen(text), "boot=x modules=kvm", &reason),
+                   ACCEL_VERDICT_NONE);
+  free(text);
   static const char *const bad[] = {
       "",
       "[]",
       "null",
       "{}",
-      "{\"host\":\"k\",\"kvm\":\"works\",\"reason\":\"x\"}",
+      "{\"host\":\"k\",\"kvm\":\"maybe\",\"reason\":\"x\"}",
       "{\"host\":\"k\",\"kvm\":\"cannot-run\"}",
       "{\"host\":1,\"kvm\":\"cannot-run\",\"reason\":\"x\"}",
       "{\"host\":\"k\",\"host\":\"k\",\"kvm\":\"cannot-run\",\"reason\":\"x\"}",

@@ -54,6 +54,10 @@ static void test_control_chars(void **state)
   assert_false(str_has_control_chars("plain-name_1.2"));
   assert_false(str_has_control_chars("naïve"));
   assert_true(str_has_control_chars("a\tb"));
+  char scrub[] = "a\tb\x1b[2Jc\x7f\xc2\x9b"
+                 "1m\xc3\xa9\xc2\xa0";
+  assert_string_equal(str_scrub_controls(scrub), "a b [2Jc   1m\xc3\xa9\xc2\xa0");
+  assert_false(str_has_control_chars(scrub));
   assert_true(str_has_control_chars("a\x7f"));
   assert_true(str_has_control_chars("\n"));
 }
