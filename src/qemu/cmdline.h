@@ -168,7 +168,7 @@ struct qemu_opts {
   const char *vm_dir;          /* required; disk.img and nvram.bin live here (may be relative) */
   const char *name;            /* VM name for -name guest=tart-<name>; NULL: basename of vm_dir */
   const char *firmware_code;   /* OVMF/AAVMF code, read-only; required for efi, ignored for bios */
-  bool kvm;                    /* /dev/kvm usable AND guest arch == host arch; else TCG */
+  bool kvm;                    /* -accel kvm -cpu host, else TCG (chosen by qemu/accel.h) */
   bool nested;                 /* nested virtualization; requires kvm (see below) */
   const char *qmp_socket;      /* QMP socket path; NULL: no QMP (tests only: tart needs it) */
   const char *qga_socket;      /* guest-agent socket path; NULL: no agent channel */

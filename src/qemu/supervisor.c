@@ -660,7 +660,59 @@ static void qemu_log_line(const struct supervisor *s, const char *const *needles
 static const char *const kvm_internal_needles[] = {"KVM internal error", NULL};
 /* QEMU's words when KVM will not make or run a VM at all. */
 static const char *const kvm_start_needles[] = {"failed to initialize kvm", "Could not access KVM",
-                                                "KVM_CREATE_VM", "kvm_init_vcpu", NULL};
+                                                "KVM_CREATE_VM", "kvm_init_vcpu",
+                                                /* an assertion in QEMU's KVM code: under
+                                                 * kvm_pvm, "kvm_buf_set_msrs: Assertion" */
+                                                "/kvm/", "kvm_", NULL};
+
+/* Why a QEMU started under KVM died before it ran the guest, if KVM is to
+ * blame: a line of this QEMU's log naming KVM (it would not make the VM or
+ * set a CPU register), or a crash with nothing said.  NULL when its failure
+ * is its own (a bad disk, a bad option).  Malloc'ed. */
+static char *kvm_start_failure(const struct supervisor *s, int status)
+{
+  char line[512];
+  qemu_log_line(s, kvm_start_needles, line, sizeof(line));
+  if (!line[0] && !WIFSIGNALED(status))
+    return NULL;
+  if (!line[0])
+    snprintf(line, sizeof(line), "killed by signal %d", WTERMSIG(status));
+  char q[200];
+  str_quote(line, 150, q, sizeof(q));
+  return xasprintf("QEMU could not start under it (%s)%s", q,
+                   s->kvm_pvm ? "; the kvm_pvm module's paravirtual KVM runs only guests built for it" : "");
+}
+
+/* QEMU under KVM died early (status from waitpid): when KVM is to blame and
+ * the fallback may leave it, the reason is kept (and remembered for this
+ * boot, see kvm_internal_error) and true returned: start again under TCG. */
+static bool kvm_died_early(struct supervisor *s, int status)
+{
+  if (!s->kvm || !s->fallback || qmp_now_ms() - s->started_ms >= ACCEL_EARLY_MS)
+    return false;
+  char *reason = kvm_start_failure(s, status);
+  if (reason == NULL)
+    return false;
+  if (s->verdict_path)
+    accel_verdict_store(s->verdict_path, s->host_key, reason, NULL);
+  free(s->fallback_reason);
+  s->fallback_reason = reason;
+  return true;
+}
+
+/* QEMU under a KVM that had to be (no fallback) died early because of
+ * KVM: *err names what asked for KVM and why it cannot be; true then. */
+static bool kvm_forced_failure(const struct supervisor *s, int status, tart_error_t *err)
+{
+  if (!s->kvm || s->fallback || qmp_now_ms() - s->started_ms >= ACCEL_EARLY_MS)
+    return false;
+  _cleanup_free_ char *why = kvm_start_failure(s, status);
+  if (why == NULL)
+    return false;
+  tart_error_make(err, 0, "%s, but KVM cannot run this guest: %s (see %s/qemu.log)",
+                  s->kvm_wanted_by ? s->kvm_wanted_by : "TART_ACCEL=kvm", why, s->logs);
+  return true;
+}
 
 /* End the run with message (taken): QEMU is told to quit. */
 static void end_run(struct supervisor *s, char *message)
@@ -1021,13 +1073,18 @@ static int probe_kvm(struct session *x, char **reason)
     tart_error_release(&e);
     return -1;
   }
-  int r = -1;
+  int r = -1, status;
   struct qmp *q = NULL;
   int64_t deadline = qmp_deadline(5000);
+  s->started_ms = qmp_now_ms();
   while (qmp_connect(sock, 200, &q, &e) < 0) {
     tart_error_release(&e);
-    if (waitpid(pid, NULL, WNOHANG) == pid) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
       pid = -1;
+      /* QEMU's KVM code gave up on this host (an assertion, KVM_CREATE_VM). */
+      *reason = kvm_start_failure(s, status);
+      if (*reason)
+        r = 0;
       break;
     }
     if (qmp_now_ms() > deadline)
@@ -1051,7 +1108,7 @@ static int probe_kvm(struct session *x, char **reason)
     waitpid(pid, NULL, 0);
   }
   unlink(sock);
-  if (r == 0) {
+  if (r == 0 && *reason == NULL) {
     char line[256];
     qemu_log_line(s, kvm_internal_needles, line, sizeof(line));
     *reason = accel_kvm_failure_reason(line, s->kvm_pvm);
@@ -1172,17 +1229,11 @@ static int session_launch(struct session *x, bool first, tart_error_t *err)
       char line[512];
       if (virtiofsd_failure(x->vfs, x->n_vfs, x->dir, line, sizeof(line)))
         return tart_error_make(err, 0, "QEMU failed to start: %s", line);
-      /* A KVM that refuses to make a VM at all (QEMU's "kvm" lines). */
-      qemu_log_line(s, kvm_start_needles, line, sizeof(line));
-      if (s->kvm && s->fallback && line[0]) {
-        free(s->fallback_reason);
-        char q[200];
-        str_quote(line, 150, q, sizeof(q));
-        s->fallback_reason = xasprintf("QEMU could not start under it (%s)", q);
-        if (s->verdict_path)
-          accel_verdict_store(s->verdict_path, s->host_key, s->fallback_reason, NULL);
+      /* A KVM that will not make or start a VM at all. */
+      if (kvm_died_early(s, status))
         return 1;
-      }
+      if (kvm_forced_failure(s, status, err))
+        return -1;
       last_log_line(x->dir, "qemu.log", line, sizeof(line));
       return tart_error_make(err, 0, "QEMU failed to start%s%s (see %s/qemu.log)", line[0] ? ": " : "", line,
                              x->logs);
@@ -1310,6 +1361,10 @@ static int session_supervise(struct session *x, tart_error_t *err)
     if (s->end_msg)
       return tart_error_make(err, 0, "VM \"%s\" stopped: %s", x->name, s->end_msg);
     if (!s->stopping && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+      if (kvm_died_early(s, status))
+        return 1;
+      if (kvm_forced_failure(s, status, err))
+        return -1;
       char line[512];
       last_log_line(x->dir, "qemu.log", line, sizeof(line));
       return tart_error_make(err, 0, "QEMU stopped unexpectedly%s%s (see %s/qemu.log)", line[0] ? ": " : "",

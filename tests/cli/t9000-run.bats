@@ -5,32 +5,7 @@
 # restore, and recovery from a SIGKILLed `tart run`.
 
 load lib
-
-setup_file() {
-  export GUEST="${TART_TEST_GUEST:-$TOP/build/test-guest/guest.img}"
-  if [ ! -f "$GUEST" ]; then
-    "$TOP/tests/guest/build-guest.sh" "$(dirname "$GUEST")" >&3 2>&1
-  fi
-  [ -f "$GUEST" ]
-}
-
-teardown() {
-  # Whatever a test left running goes, with its QEMU.
-  if [[ -n "${RUN_PID:-}" ]]; then
-    kill -INT "$RUN_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$RUN_PID" 2>/dev/null || true
-    wait "$RUN_PID" 2>/dev/null || true
-  fi
-}
-
-# make_guest NAME [create flags...]: the tiny guest as a VM, 2 CPUs, 512 MiB.
-make_guest() {
-  local name=$1
-  shift
-  tart create "$name" --linux --from-image "$GUEST" "$@"
-  tart set "$name" --cpu 2 --memory 512
-}
+load guest
 
 # start NAME: tart run in the background; RUN_PID is the run process.
 start() {
@@ -53,21 +28,6 @@ wait_ready() {
   done
   echo "guest $1 not ready; console:" >&2
   tail -5 "$log" >&2
-  return 1
-}
-
-# wait_exit SECONDS: until the run process ended; sets RUN_STATUS.
-wait_exit() {
-  local i
-  for i in $(seq $(($1 * 10))); do
-    if ! kill -0 "$RUN_PID" 2>/dev/null; then
-      wait "$RUN_PID"
-      RUN_STATUS=$?
-      RUN_PID=
-      return 0
-    fi
-    sleep 0.1
-  done
   return 1
 }
 

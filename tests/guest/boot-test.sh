@@ -12,7 +12,7 @@
 # Works in a temporary directory (never ~/.tart); network traffic only inside
 # QEMU's user-mode network. The accelerator as tart picks it (docs/faq.md):
 # TART_ACCEL=kvm|tcg, or auto: KVM when /dev/kvm is usable, and TCG again when
-# KVM stops the guest at once (a kvm_pvm host).
+# KVM stops the guest at once or QEMU gives up under it (kvm_pvm hosts).
 set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -143,6 +143,10 @@ run_one() {
 		fi
 		if alive "$QEMU_PID"; then
 			log "$fw: FAIL: no GUEST-READY within ${READY_TIMEOUT} s"
+		elif [ "${ACCEL[1]}" = kvm ] && grep -q 'kvm' "$d/qemu.log" 2>/dev/null; then
+			# QEMU's KVM code gave up (kvm_pvm: "kvm_buf_set_msrs: Assertion").
+			log "$fw: QEMU could not start under KVM: $(grep -m1 'kvm' "$d/qemu.log")"
+			return 2
 		else
 			log "$fw: FAIL: QEMU exited before GUEST-READY"
 		fi
