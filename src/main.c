@@ -12,6 +12,7 @@
 #include "cmd/completion.h"
 #include "tart-version.h"
 #include "util/log.h"
+#include "util/report.h"
 #include "util/util.h"
 
 enum {
@@ -130,6 +131,8 @@ int main(int argc, char **argv)
   setlocale(LC_ALL, "");
   setvbuf(stdout, NULL, _IOLBF, 0);
 
+  /* The library reports through util/report.h; this is where it shows. */
+  report_set_handler(report_print, NULL);
   _cleanup_error_ tart_error_t err = NULL;
   if (tart_log_init_from_env() < 0)
     fprintf(stderr,

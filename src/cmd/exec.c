@@ -10,7 +10,7 @@
 #include "agent/qga.h"
 #include "cmd/cmd.h"
 #include "qemu/qmp.h"
-#include "qemu/supervisor.h"
+#include "vm/run.h"
 #include "storage/local.h"
 #include "storage/vmdir.h"
 #include "util/util.h"

@@ -11,7 +11,7 @@
 #include "util/fs.h"
 #include "vmconfig/config.h"
 #include "cmd/cmd.h"
-#include "qemu/supervisor.h"
+#include "vm/run.h"
 #include "storage/local.h"
 #include "storage/vmdir.h"
 #include "util/util.h"

@@ -12,7 +12,7 @@
 #include "cloudinit/nocloud.h"
 #include "net/firewall.h"
 #include "net/link.h"
-#include "qemu/supervisor.h"
+#include "vm/run.h"
 #include "storage/local.h"
 #include "util/digest.h"
 #include "util/fs.h"

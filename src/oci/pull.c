@@ -26,6 +26,7 @@
 #include "util/log.h"
 #include "util/parallel.h"
 #include "util/progress.h"
+#include "util/report.h"
 #include "util/util.h"
 #include "vmconfig/config.h"
 
@@ -557,9 +558,9 @@ static int pull_disk(struct tart_home *h, struct registry *reg, const char *layo
   char csize[32];
   format_bytes(compressed, csize, sizeof(csize));
   if (reg != NULL)
-    printf("pulling disk (%s compressed)...\n", csize);
+    report(REPORT_STATUS, "pulling disk (%s compressed)...", csize);
   if (resumed)
-    printf("resuming an interrupted pull: keeping the chunks already on disk\n");
+    report(REPORT_STATUS, "resuming an interrupted pull: keeping the chunks already on disk");
 
   struct pull_job job = {.reg = reg, .layout_dir = layout_dir, .layers = layers, .fd = fd, .resumed = resumed};
   if (reg != NULL)
@@ -676,12 +677,12 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
   char *host_dir = NULL, *ns_dir = NULL, *digest_dir = NULL;
   char digest[DIGEST_STR_LEN];
 
-  printf("pulling %s...\n", name);
+  report(REPORT_STATUS, "pulling %s...", name);
   if (registry_open(ref->host, ref->namespace, o->insecure, false, h->root, &reg, err) < 0)
     return -1;
   c = registry_conn_new(reg);
 
-  printf("pulling manifest...\n");
+  report(REPORT_STATUS, "pulling manifest...");
   if (fetch_manifest(c, ref, &manifest, &manifest_len, digest, err) < 0)
     goto out;
   if (oci_manifest_parse(manifest, manifest_len, &m, err) < 0 || tart_layers_from_manifest(&m, &layers, err) < 0)
@@ -700,7 +701,7 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
         (ref->digest || (current && real_digest_dir && !strcmp(current, real_digest_dir)))) {
       struct oci_reference pinned = {.host = ref->host, .namespace = ref->namespace, .digest = digest};
       _cleanup_free_ char *pinned_name = oci_reference_format(&pinned);
-      printf("%s image is already cached and linked!\n", pinned_name);
+      report(REPORT_STATUS, "%s image is already cached and linked!", pinned_name);
       if (ref->digest)
         goto mark;
       ret = vm_dir_touch(digest_dir, err);
@@ -716,7 +717,7 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
     goto out;
   }
   if (lock_flock(host_lock, true, false, err) == 1) {
-    printf("waiting for lock...\n");
+    report(REPORT_STATUS, "waiting for lock...");
     if (lock_flock(host_lock, true, true, err) < 0)
       goto out;
   } else if (err && *err) {
@@ -762,7 +763,7 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
     if (pull_disk(h, reg, NULL, &layers, t.path, o->concurrency, err) < 0)
       goto out;
 
-    printf("pulling NVRAM...\n");
+    report(REPORT_STATUS, "pulling NVRAM...");
     if (fetch_small_blob(c, layers.nvram, 64u << 20, &nvram, err) < 0 ||
         write_blob_file(t.path, VM_FILE_NVRAM, nvram, layers.nvram->size, err) < 0 ||
         write_blob_file(t.path, OCI_CACHE_MANIFEST, manifest, manifest_len, err) < 0 || fsync_path(t.path, err) < 0)

@@ -21,6 +21,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/progress.h"
+#include "util/report.h"
 #include "util/util.h"
 
 
@@ -210,17 +211,17 @@ static int push_lightweight(struct push_ctx *p, struct group *g, const char *src
   return ret;
 }
 
-static void print_group(const struct group *g, const char *source)
+static void report_group(const struct group *g, const char *source)
 {
-  printf("pushing %s to %s/%s", source, g->host, g->ns);
-  if (g->n_tags == 1) {
-    printf("%s%s...\n", strncmp(g->tags[0], "sha256:", 7) ? ":" : "@", g->tags[0]);
-    return;
-  }
-  printf("{");
-  for (size_t t = 0; t < g->n_tags; t++)
-    printf("%s%s%s", t ? "," : "", strncmp(g->tags[t], "sha256:", 7) ? ":" : "@", g->tags[t]);
-  printf("}...\n");
+  char tags[1024] = "";
+  size_t len = 0;
+  for (size_t t = 0; t < g->n_tags && len < sizeof(tags); t++)
+    len += (size_t)snprintf(tags + len, sizeof(tags) - len, "%s%s%s", t ? "," : "",
+                            strncmp(g->tags[t], "sha256:", 7) ? ":" : "@", g->tags[t]);
+  if (g->n_tags == 1)
+    report(REPORT_STATUS, "pushing %s to %s/%s%s...", source, g->host, g->ns, tags);
+  else
+    report(REPORT_STATUS, "pushing %s to %s/%s{%s}...", source, g->host, g->ns, tags);
 }
 
 /* --populate-cache: the pushed image, as if pulled. */
@@ -316,7 +317,7 @@ int oci_push(struct tart_home *h, const char *source, char *const *targets, size
 
   bool all_done = true;
   for (size_t i = 0; i < p.n_groups; i++) {
-    print_group(&p.groups[i], source);
+    report_group(&p.groups[i], source);
     if (remote) {
       int r = push_lightweight(&p, &p.groups[i], src_dir, err);
       if (r < 0)
@@ -357,7 +358,7 @@ int oci_push(struct tart_home *h, const char *source, char *const *targets, size
           populate_cache(h, g, src_dir, img.manifest, img.manifest_len, img.manifest_digest, err) < 0)
         goto out;
     }
-    printf("pushed %s\n", img.manifest_digest);
+    report(REPORT_STATUS, "pushed %s", img.manifest_digest);
   }
   if (p.n_groups > 0 && (o->populate_cache || remote))
     oci_cache_gc(h, NULL);

@@ -90,7 +90,7 @@ int accel_choose(enum accel_mode mode, const struct accel_facts *f, struct accel
       return tart_error_make(err, 0, "TART_ACCEL=kvm, but %s; unset TART_ACCEL to run under TCG", why);
     /* A foreign architecture has its own warning (the run prints it). */
     if (!f->foreign_arch)
-      c->notice = xasprintf("tart: notice: %s: running under TCG emulation, which is slow", why);
+      c->notice = xasprintf("%s: running under TCG emulation, which is slow", why);
     return 0;
   }
   c->kvm = true;
@@ -118,7 +118,7 @@ char *accel_kvm_failure_reason(const char *qemu_line, bool kvm_pvm)
 
 char *accel_fallback_notice(const char *reason)
 {
-  return xasprintf("tart: notice: /dev/kvm cannot run this guest: %s: restarting it under TCG emulation, "
+  return xasprintf("/dev/kvm cannot run this guest: %s: restarting it under TCG emulation, "
                    "which is slow (remembered until the host reboots)",
                    reason);
 }

@@ -16,7 +16,7 @@
  *   - a KVM host that works pays nothing: no probe, no extra file written;
  *   - except for a run that announces what a restart would change (--vnc,
  *     --serial, --detach): with no verdict for this boot it probes first
- *     (OVMF under KVM for half a second, in the supervisor) and remembers
+ *     (OVMF under KVM for half a second, vm/accel.c) and remembers
  *     the answer either way.
  *
  * $TART_ACCEL=kvm|tcg|auto (default auto) forces a choice; kvm where KVM
@@ -67,8 +67,8 @@ struct accel_choice {
   bool kvm;
   /* auto mode on KVM: an early KVM internal error restarts under TCG. */
   bool fallback;
-  /* One line for stderr before QEMU starts ("tart: notice: ..."), or
-   * NULL: nothing to say. */
+  /* One line reported as a notice before QEMU starts (the terminal shows
+   * "tart: notice: <it>"), or NULL: nothing to say. */
   char *notice;
 };
 
@@ -87,7 +87,7 @@ void accel_choice_clear(struct accel_choice *c);
  * kvm_pvm when that module is loaded.  Malloc'ed, one line. */
 char *accel_kvm_failure_reason(const char *qemu_line, bool kvm_pvm);
 
-/* The notice printed when a run falls back: "tart: notice: ...". */
+/* The notice reported when a run falls back (without "tart: notice: "). */
 char *accel_fallback_notice(const char *reason);
 
 /* ---- The per-boot verdict ------------------------------------------------

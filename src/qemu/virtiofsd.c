@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "storage/vmdir.h"
 #include "util/process.h"
 #include "util/util.h"
 
@@ -192,7 +193,7 @@ static char *fuse_opt_value(const char *prefix, const char *value)
 static pid_t spawn(const char *binary, const char *vm_dir, struct virtiofsd *d, const struct qemu_export *e,
                    const struct qemu_share *shares, tart_error_t *err)
 {
-  _cleanup_free_ char *log_path = xasprintf("%s/logs/%s", vm_dir, VIRTIOFSD_LOG);
+  _cleanup_free_ char *log_path = xasprintf("%s/%s/%s", vm_dir, VM_LOGS_DIR, VM_VIRTIOFSD_LOG);
   _cleanup_close_ int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   if (log_fd < 0)
     return tart_error_make(err, errno, "cannot open %s", log_path);

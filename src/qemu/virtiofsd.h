@@ -33,7 +33,6 @@
 #include "util/error.h"
 
 #define VIRTIOFSD_DIR "virtiofs"       /* under the VM directory: the exports' roots */
-#define VIRTIOFSD_LOG "virtiofsd.log"  /* under logs/ */
 
 struct virtiofsd {
   pid_t pid;    /* -1: not running */

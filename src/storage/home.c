@@ -124,6 +124,9 @@ int tart_home_gc_tmp(struct tart_home *h, tart_error_t *err)
     log_debug("collecting stale tmp entry %s/%s", h->tmp, de->d_name);
     /* We hold the entry's lock while removing it, so an owner that raced us
      * to lock it will notice the directory is gone (nlink 0) and retry. */
+    struct stat st;
+    if (fstat(fd, &st) < 0 || st.st_nlink == 0)
+      continue; /* another GC removed it while we waited for the lock */
     if (rm_rf_at(dfd, de->d_name, err) < 0) {
       ret = -1;
       break;
@@ -136,6 +139,9 @@ int tart_home_gc_tmp(struct tart_home *h, tart_error_t *err)
 static int lock_entry(struct tmp_entry *t, bool wait, tart_error_t *err)
 {
   int fd = open(t->path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  /* Gone already: a concurrent GC took it between our mkdir and open. */
+  if (fd < 0 && errno == ENOENT)
+    return 1;
   if (fd < 0)
     return tart_error_make(err, errno, "cannot open %s", t->path);
   int r = lock_flock(fd, true, wait, err);

@@ -23,6 +23,26 @@
  * what to pass.  Meaningless without the state file. */
 #define VM_FILE_STATE_DEVICES "state.devices.json"
 
+/* While a run lives (vm/run.h), in the VM directory: sockets are opened by
+ * these relative names from inside it, so that long $TART_HOME paths work. */
+#define VM_QMP_SOCKET      "qmp.sock"
+#define VM_QGA_SOCKET      "qga.sock"
+#define VM_MONITOR_SOCKET  "monitor.sock"   /* QMP for other programs (screendump, debugging) */
+#define VM_PROBE_SOCKET    "probe.sock"     /* the KVM probe's QMP (vm/accel.c) */
+#define VM_CLOUD_INIT_SEED "cloud-init.iso" /* run --cloud-init: the NoCloud seed */
+#define VM_NET_STATE       "net.json"       /* the network mode, for `tart ip` */
+/* virtio-fs daemons' sockets are vfs<N>.sock (qemu/virtiofsd.h). */
+
+/* Under logs/, kept after the run. */
+#define VM_LOGS_DIR      "logs"
+#define VM_QEMU_LOG      "qemu.log"      /* QEMU's stderr, appended to by every run */
+#define VM_VIRTIOFSD_LOG "virtiofsd.log" /* the virtio-fs daemons' output */
+#define VM_CONSOLE_LOG   "console.log"   /* the serial console when no other is asked for */
+#define VM_FIRMWARE_LOG  "firmware.log"  /* the firmware's debug port (amd64), this boot's */
+#define VM_RUN_LOG       "run.log"       /* our own output after --detach */
+#define VM_RUN_ERROR     "run.error"     /* why the last run ended on its own (vm_run_error) */
+#define VM_SUSPEND_ERROR "suspend.error" /* why the last suspend request failed */
+
 enum vm_state { VM_STATE_STOPPED = 0, VM_STATE_RUNNING, VM_STATE_SUSPENDED };
 
 const char *vm_state_name(enum vm_state s);

@@ -6,6 +6,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "util/report.h"
+
 static enum tart_log_level current = TART_LOG_WARN;
 
 int tart_log_parse_level(const char *s)
@@ -47,13 +49,16 @@ enum tart_log_level tart_log_get_level(void)
 
 void tart_log(enum tart_log_level level, const char *fmt, ...)
 {
-  static const char *const names[] = {"debug", "info", "warning", "error"};
+  static const enum report_kind kinds[] = {REPORT_DEBUG, REPORT_INFO, REPORT_WARNING, REPORT_ERROR};
   if (level < current)
     return;
   va_list ap;
   va_start(ap, fmt);
-  fprintf(stderr, "tart: %s: ", names[level]);
-  vfprintf(stderr, fmt, ap);
-  fputc('\n', stderr);
+  char *text = NULL;
+  int n = vasprintf(&text, fmt, ap);
   va_end(ap);
+  if (n < 0)
+    return;
+  report(kinds[level], "%s", text);
+  free(text);
 }

@@ -1,7 +1,9 @@
-/* Diagnostics on stderr, filtered by level.
+/* Diagnostics, filtered by level.
  *
  * The level comes from TART_LOG=debug|info|warn|error (default warn) and the
- * global --debug flag.  Messages go to stderr with a "tart: <level>: " prefix.
+ * global --debug flag.  Messages that pass go to the reporter
+ * (util/report.h) as REPORT_DEBUG .. REPORT_ERROR, which the terminal
+ * printer shows on stderr with a "tart: <level>: " prefix.
  * Never log credentials. */
 #ifndef TART_UTIL_LOG_H
 #define TART_UTIL_LOG_H

@@ -8,6 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "util/report.h"
 #include "util/util.h"
 
 struct progress {
@@ -69,17 +70,15 @@ static void draw(struct progress *p, double t, bool final)
       if (r > 0 && !final && p->total > p->done)
         snprintf(eta, sizeof(eta), " ETA %.0fs", (double)(p->total - p->done) / r);
     }
-    printf("\r\033[K%s %3u%% %s / %s %s%s", p->label, pct, done, total, rate, eta);
+    report(REPORT_PROGRESS, "%s %3u%% %s / %s %s%s", p->label, pct, done, total, rate, eta);
     if (final)
-      putchar('\n');
-    fflush(stdout);
+      report(REPORT_PROGRESS, "%s", "");
     p->drawn = true;
   } else {
     int decile = (int)(pct / 10);
     if (decile != p->last_decile) {
       p->last_decile = decile;
-      printf("%s %u%%\n", p->label, decile * 10);
-      fflush(stdout);
+      report(REPORT_STATUS, "%s %u%%", p->label, decile * 10);
       p->drawn = true;
     }
   }

@@ -1,7 +1,8 @@
-/* Transfer progress on stdout.  On a terminal: one line redrawn at most
- * every 250 ms with bytes, percentage, rate and ETA.  With CI set or when
- * stdout is not a terminal: a plain line each time another 10 % is done.
- * progress_add may be called from several threads. */
+/* Transfer progress, reported (util/report.h) for stdout.  On a terminal:
+ * one line redrawn at most every 250 ms with bytes, percentage, rate and
+ * ETA.  With CI set or when stdout is not a terminal: a plain line each
+ * time another 10 % is done.  progress_add may be called from several
+ * threads. */
 #ifndef TART_UTIL_PROGRESS_H
 #define TART_UTIL_PROGRESS_H
 

@@ -385,7 +385,8 @@ make_raw() {
     case "$(cat "$BATS_TEST_TMPDIR/rc/$i")" in
     0) ok=$((ok + 1)) ;;
     1) fail=$((fail + 1))
-       grep -q "already exists" "$BATS_TEST_TMPDIR/rc/$i.err" ;;
+       grep -q "already exists" "$BATS_TEST_TMPDIR/rc/$i.err" ||
+         { echo "create $i: $(cat "$BATS_TEST_TMPDIR/rc/$i.err")" >&2; return 1; } ;;
     *) echo "create $i: $(cat "$BATS_TEST_TMPDIR/rc/$i") $(cat "$BATS_TEST_TMPDIR/rc/$i.err")" >&2; return 1 ;;
     esac
   done

@@ -90,18 +90,18 @@ static void test_auto_without_kvm_says_why(void **state)
     const char *notice;
   } cases[] = {
       {KVM_MISSING, 0,
-       "tart: notice: /dev/kvm is missing (no KVM on this host): running under TCG emulation, which is slow"},
+       "/dev/kvm is missing (no KVM on this host): running under TCG emulation, which is slow"},
       {KVM_NO_ACCESS, EACCES,
-       "tart: notice: /dev/kvm is not accessible: Permission denied (add the user to the kvm group): running "
+       "/dev/kvm is not accessible: Permission denied (add the user to the kvm group): running "
        "under TCG emulation, which is slow"},
       {KVM_NO_ACCESS, EBUSY,
-       "tart: notice: /dev/kvm is not accessible: Device or resource busy: running under TCG "
+       "/dev/kvm is not accessible: Device or resource busy: running under TCG "
        "emulation, which is slow"},
       {KVM_BROKEN, ENOTTY,
-       "tart: notice: /dev/kvm does not answer as KVM: Inappropriate ioctl for device: "
+       "/dev/kvm does not answer as KVM: Inappropriate ioctl for device: "
        "running under TCG emulation, which is slow"},
       {KVM_BROKEN, 0,
-       "tart: notice: /dev/kvm does not answer as KVM (unexpected API version): running under TCG "
+       "/dev/kvm does not answer as KVM (unexpected API version): running under TCG "
        "emulation, which is slow"},
   };
   for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -128,7 +128,7 @@ static void test_remembered_verdict(void **state)
   char msg[512];
   assert_int_equal(choose(ACCEL_AUTO, &f, &c, msg, sizeof(msg)), 0);
   assert_false(c.kvm);
-  assert_string_equal(c.notice, "tart: notice: /dev/kvm cannot run this guest: KVM stopped it at its first "
+  assert_string_equal(c.notice, "/dev/kvm cannot run this guest: KVM stopped it at its first "
                                 "instructions (found earlier since this host booted): running under TCG "
                                 "emulation, which is slow");
   accel_choice_clear(&c);
@@ -184,7 +184,7 @@ static void test_failure_reason_and_notice(void **state)
                       "KVM stopped it at its first instructions (QEMU: KVM internal error. Suberror: 1); the "
                       "kvm_pvm module's paravirtual KVM runs only guests built for it");
   char *n = accel_fallback_notice(r);
-  const char prefix[] = "tart: notice: /dev/kvm cannot run this guest: KVM stopped it";
+  const char prefix[] = "/dev/kvm cannot run this guest: KVM stopped it";
   assert_true(strncmp(n, prefix, sizeof(prefix) - 1) == 0);
   assert_non_null(strstr(n, ": restarting it under TCG emulation, which is slow"));
   free(n);

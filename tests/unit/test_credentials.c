@@ -16,6 +16,7 @@
 #include "registry/credentials.h"
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/report.h"
 #include "util/util.h"
 
 /* base64 of the "user:password" strings used below. */
@@ -834,6 +835,8 @@ static void test_clear(void **state)
 
 int main(void)
 {
+  /* Warnings are checked as the terminal shows them. */
+  report_set_handler(report_print, NULL);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup(test_config_auths, test_setup),
       cmocka_unit_test_setup(test_config_legacy_keys, test_setup),

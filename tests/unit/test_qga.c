@@ -20,6 +20,7 @@
 #include "agent/qga.h"
 #include "qemu/qmp.h"
 #include "util/log.h"
+#include "util/report.h"
 #include "util/util.h"
 
 /* ---- A scripted guest agent on the other end of a socket -----------------
@@ -927,6 +928,8 @@ static void test_connect_paths(void **state)
 
 int main(void)
 {
+  /* Debug lines are checked as the terminal shows them. */
+  report_set_handler(report_print, NULL);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_base64_vectors),
       cmocka_unit_test(test_base64_invalid),

@@ -20,6 +20,7 @@
 
 #include "qemu/qmp.h"
 #include "util/log.h"
+#include "util/report.h"
 #include "util/util.h"
 
 /* ---- A scripted QEMU on the other end of a socket ------------------------
@@ -1135,6 +1136,8 @@ static void test_connect_backlog_full(void **state)
 
 int main(void)
 {
+  /* Debug lines are checked as the terminal shows them. */
+  report_set_handler(report_print, NULL);
   signal(SIGPIPE, SIG_DFL);
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_parse_greeting),

@@ -1,18 +1,23 @@
-/* `tart run`: one QEMU child supervised in the foreground (SPEC §6).
+/* `tart run`: a VM's life while it runs, one QEMU child supervised in the
+ * foreground (docs/design.md, "Running a VM").
+ *
+ * The run is a session (vm/session.h) taken through its steps, one file
+ * each: prepare (vm/prepare.c: lock, config, firmware, shares, network,
+ * disks), pick the accelerator (vm/accel.c), launch QEMU (vm/launch.c),
+ * supervise it (vm/supervise.c: QMP events, run states, logs), answer the
+ * run-control requests (vm/control.c: stop, suspend, guest stop; both
+ * halves), and tear down (vm/run.c).
  *
  * The run process holds the VM's run lock for its whole life (that is what
  * makes the VM "running" for every other command), owns the QMP connection,
- * and turns signals into actions, as upstream does:
- *   SIGINT, SIGTERM  hard stop (QMP quit)
- *   SIGUSR2          graceful stop request (ACPI power button)
- *   SIGUSR1          suspend: pause, save the state to state.qemusave, quit
- * QEMU runs in its own process group (terminal signals reach only us) with
- * a parent-death signal, so a `tart run` killed with SIGKILL takes QEMU with
- * it and leaves nothing that blocks the next run.  Sockets live in the VM
- * directory and are opened by relative name from inside it, so long
- * $TART_HOME paths work. */
-#ifndef TART_QEMU_SUPERVISOR_H
-#define TART_QEMU_SUPERVISOR_H
+ * and answers the requests of vm/control.h.  QEMU runs in its own process
+ * group (terminal signals reach only us) with a parent-death signal, so a
+ * `tart run` killed with SIGKILL takes QEMU with it and leaves nothing that
+ * blocks the next run.  Sockets live in the VM directory and are opened by
+ * relative name from inside it (storage/vmdir.h), so long $TART_HOME paths
+ * work. */
+#ifndef TART_VM_RUN_H
+#define TART_VM_RUN_H
 
 #include <stdbool.h>
 #include <time.h>
@@ -20,19 +25,8 @@
 #include "net/attach.h"
 #include "qemu/cmdline.h"
 #include "storage/home.h"
+#include "storage/vmdir.h"
 #include "util/error.h"
-
-#define VM_QMP_SOCKET      "qmp.sock"
-#define VM_QGA_SOCKET      "qga.sock"
-#define VM_MONITOR_SOCKET  "monitor.sock"   /* QMP for other programs (screendump, debugging) */
-#define VM_CLOUD_INIT_SEED "cloud-init.iso" /* run --cloud-init: the NoCloud seed */
-#define VM_SUSPEND_ERROR   "suspend.error"  /* under logs/: why the last suspend request failed */
-#define VM_NET_STATE       "net.json"       /* while running: the network mode, for `tart ip` */
-#define VM_RUN_LOG         "run.log"        /* under logs/: our own output after --detach */
-#define VM_RUN_ERROR       "run.error"      /* under logs/: why the last run ended on its own (vm_run_error) */
-#define VM_CONSOLE_LOG     "console.log"    /* under logs/: the serial console when no other is asked for */
-#define VM_FIRMWARE_LOG    "firmware.log"   /* under logs/: the firmware's debug port (amd64) */
-#define VM_LOGS_DIR        "logs"
 
 #define VM_MAX_SHARES 16 /* --dir options of one run */
 
