@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `tart list --format json` with 1000 local VMs and 1000 cache entries
 # (500 cached digests, each with a tag pointing at it).
-# Target (SPEC §9): under 100 ms.  For scale it also times `find` walking
+# Target: under 100 ms.  For scale it also times `find` walking
 # the same tree and stat'ing every file, which is the floor any lister pays.
 #
 # Usage: bench/list.sh [path/to/tart]   (default build/tart)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `tart run` overhead: time from start until QEMU's QMP socket listens, for
 # `tart run` and for the same QEMU command line started directly, in one
-# run (SPEC §9 target: at most 50 ms more).  Also, for the record, the
+# run (target: at most 50 ms more).  Also, for the record, the
 # tiny test guest's boot-to-agent time under this machine's accelerator.
 #
 # On a host whose /dev/kvm cannot run guests (kvm_pvm, docs/faq.md), also

@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  gcc clang libclang-rt-14-dev meson ninja-build pkg-config
+  gcc clang libclang-rt-14-dev meson ninja-build pkg-config clang-format
   libjansson-dev libcmocka-dev libcurl4-openssl-dev liblz4-dev libssl-dev libarchive-dev
   # runtime: QEMU, qemu-img, firmware for EFI guests
   qemu-system-x86 qemu-utils ovmf qemu-efi-aarch64

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run every test and end with one line "N passed, N failed".
 #
+#  0. the C sources are formatted as .clang-format says
 #  1. build with -Werror, run the C unit tests
 #  2. the same unit tests under ASan+UBSan, and under valgrind
 #     and each verb of the binary under valgrind
@@ -43,6 +44,15 @@ fail_step() {
 
 logs=build-logs
 mkdir -p "$logs"
+
+# Formatting is .clang-format's: `clang-format -i` on what it flags.
+echo "== formatting (clang-format)"
+if find src tests -name '*.[ch]' -print0 | sort -z | xargs -0 clang-format --dry-run --Werror >"$logs/format.log" 2>&1; then
+  passed=$((passed + 1))
+else
+  fail_step "formatting (see $logs/format.log)"
+  grep 'warning:' "$logs/format.log" | head -20
+fi
 
 echo "== build (-Werror)"
 if ! scripts/build.sh build; then
@@ -126,6 +136,12 @@ if [ -f "$TART_TEST_GUEST" ]; then
   fi
   echo "== guest boot test: ${ok:-0} passed, ${bad:-1} failed"
 fi
+
+# `meson test` runs the bats files too (suite cli): each must be listed there.
+for f in tests/cli/*.bats; do
+  n=$(basename "$f" .bats)
+  grep -q "'$n'" tests/meson.build || fail_step "tests/meson.build does not list $f"
+done
 
 if [ -x build-asan/tart ]; then
   echo "== command-line tests"

@@ -32,8 +32,8 @@ struct tart_command {
   const char *help;
 };
 
-/* Upstream's registration order (U§1); pull and clone skip the tmp GC so an
- * interrupted pull can resume from its tmp entry. */
+/* Upstream's registration order (docs/upstream.md, "Command line and flags"); pull and clone skip the tmp GC
+ * so an interrupted pull can resume from its tmp entry. */
 static const struct tart_command commands[] = {
     {"create", cmd_create, CMD_NEED_HOME | CMD_GC_TMP, "Create a VM", cmd_create_help},
     {"clone", cmd_clone, CMD_NEED_HOME, "Clone a VM", cmd_clone_help},

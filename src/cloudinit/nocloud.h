@@ -1,4 +1,4 @@
-/* cloud-init NoCloud seeds for `tart run --cloud-init FILE` (SPEC §2).
+/* cloud-init NoCloud seeds for `tart run --cloud-init FILE` (docs/design.md, "Running a VM").
  *
  * cloud-init's NoCloud data source reads user-data and meta-data (and
  * optionally network-config) from a filesystem labelled "cidata".  The seed

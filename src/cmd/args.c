@@ -66,7 +66,8 @@ int args_help(const char *help)
   return 0;
 }
 
-int args_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out, tart_error_t *err)
+int args_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out,
+             tart_error_t *err)
 {
   char what[64];
   snprintf(what, sizeof(what), "invalid value for %s", flag);

@@ -1,6 +1,6 @@
 /* tart clone: a new local VM from a local VM or a cached image, copying only
  * the data (reflinks where possible, holes kept otherwise), built in tmp/ and
- * moved into place under the global lock (U§8). */
+ * moved into place under the global lock (docs/upstream.md, "Clone and MAC addresses"). */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -107,13 +107,14 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct tart_home *h = &ctx->home;
   _cleanup_free_ char *dest = local_vm_path(h, new_name);
   if (path_exists(dest))
-    return tart_error_kind(err, EEXIST, "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
+    return tart_error_kind(err, EEXIST,
+                           "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
                            new_name);
 
   _cleanup_free_ char *src = NULL;
   struct oci_reference ref;
   if (oci_reference_parse(source, &ref, NULL) == 0) {
-    /* A remote source is pulled first unless it is cached (U§8). */
+    /* A remote source is pulled first unless it is cached (docs/upstream.md, "Clone and MAC addresses"). */
     struct pull_opts po = {.insecure = insecure, .concurrency = (unsigned)concurrency};
     int r = oci_cache_open(h, &ref, source, &src, NULL);
     if (r < 0)
@@ -125,7 +126,7 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     return -1;
   }
   /* Room for what copy-on-write has not claimed yet, bounded by
-   * --prune-limit (U§7.1). */
+   * --prune-limit (docs/upstream.md, "Pruning"). */
   _cleanup_free_ char *real_src = realpath(src, NULL);
   unsigned long long apparent = vm_dir_size_bytes(src), allocated = vm_dir_allocated_bytes(src);
   uint64_t want = apparent > allocated ? apparent - allocated : 0;
@@ -151,9 +152,9 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct vm_config cfg;
   if (vm_config_load(cfg_path, &cfg, err) < 0)
     goto fail;
-  /* Upstream's rule (U§8): a new MAC when any local VM already has this one
-   * (so local->local always changes it), unless the source is suspended,
-   * whose saved state is tied to its MAC. */
+  /* Upstream's rule (docs/upstream.md, "Clone and MAC addresses"): a new MAC when any local VM already has
+   * this one (so local->local always changes it), unless the source is suspended, whose saved state is tied
+   * to its MAC. */
   bool regenerate = src_state != VM_STATE_SUSPENDED && local_vm_mac_in_use(h, &cfg.mac, NULL);
   int r = 0;
   if (regenerate) {
@@ -172,7 +173,8 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     goto fail;
   if (rename_noreplace(t.path, dest, err) < 0) {
     if ((*err)->errnum == EEXIST)
-      tart_error_kind(err, EEXIST, "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
+      tart_error_kind(err, EEXIST,
+                      "cannot clone to \"%s\": a VM with this name already exists (delete it first)",
                       new_name);
     goto fail;
   }

@@ -19,7 +19,7 @@ struct tart_ctx {
 typedef int (*tart_cmd_fn)(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);
 
 #define DECLARE_CMD(name)                                                                                    \
-  int cmd_##name(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);                          \
+  int cmd_##name(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);                            \
   extern const char cmd_##name##_help[]
 
 DECLARE_CMD(create);
@@ -58,7 +58,8 @@ int args_next(int argc, char **argv, const char *shortopts, const struct option 
 int args_positional(int argc, char **argv, int min, int max, const char *names, tart_error_t *err);
 
 /* Usage error (exit 64) with " (see 'tart <verb> --help')" appended. */
-int args_usage_error(char **argv, tart_error_t *err, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int args_usage_error(char **argv, tart_error_t *err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* For verbs without options: parse -h/--help and reject anything else.
  * Returns 1 when help was printed (the verb is done), 0 to go on, -1 on a
@@ -69,6 +70,7 @@ int args_no_options(int argc, char **argv, const char *help, tart_error_t *err);
 int args_help(const char *help);
 
 /* Parse a flag's numeric value with parse_u64, naming the flag on error. */
-int args_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out, tart_error_t *err);
+int args_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out,
+             tart_error_t *err);
 
 #endif

@@ -7,7 +7,7 @@
 #include "util/util.h"
 
 /* Verbs whose first argument is a local VM, and those that also take a
- * cached OCI name (U§1). */
+ * cached OCI name (docs/upstream.md, "Command line and flags"). */
 static const char *const local_vm_verbs[] = {"run", "stop", "suspend", "exec",
                                              "ip",  "set",  "rename",  "export"};
 static const char *const any_vm_verbs[] = {"clone", "get", "delete", "push", "fqn"};

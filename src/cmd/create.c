@@ -181,8 +181,8 @@ int cmd_create(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       break;
     case OPT_DISK_FORMAT:
       if (strcasecmp(optarg, "raw") != 0)
-        return args_usage_error(argv, err, "invalid value for --disk-format: \"%s\" (only raw is supported on Linux)",
-                                optarg);
+        return args_usage_error(
+            argv, err, "invalid value for --disk-format: \"%s\" (only raw is supported on Linux)", optarg);
       break;
     }
   }
@@ -191,8 +191,9 @@ int cmd_create(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   const char *name = argv[optind];
 
   if (ipsw != NULL)
-    return tart_error_make(err, 0, "macOS VMs cannot be created on Linux: --from-ipsw needs Apple hardware "
-                                   "(use --linux to create a Linux VM)");
+    return tart_error_make(err, 0,
+                           "macOS VMs cannot be created on Linux: --from-ipsw needs Apple hardware "
+                           "(use --linux to create a Linux VM)");
   if (!linux_vm)
     return args_usage_error(argv, err, "Please specify either a --from-ipsw or --linux option!");
   if (fw == VM_FIRMWARE_BIOS && arch != VM_ARCH_AMD64)
@@ -216,8 +217,9 @@ int cmd_create(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   vm_config_init_linux(&cfg, arch, fw);
   int r = vm_config_save(&cfg, cfg_path, err);
   vm_config_clear(&cfg);
-  if (r < 0 || make_nvram(nvram, arch, fw, err) < 0 || make_disk(disk, from_image, disk_size, size_given, err) < 0 ||
-      fsync_path(t.path, err) < 0 || rename_noreplace(t.path, dest, err) < 0) {
+  if (r < 0 || make_nvram(nvram, arch, fw, err) < 0 ||
+      make_disk(disk, from_image, disk_size, size_given, err) < 0 || fsync_path(t.path, err) < 0 ||
+      rename_noreplace(t.path, dest, err) < 0) {
     if (*err && (*err)->errnum == EEXIST)
       tart_error_kind(err, EEXIST, "cannot create VM \"%s\": it already exists (delete it first)", name);
     tmp_entry_discard(&t);

@@ -47,7 +47,7 @@ int cmd_delete(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     return -1;
   /* As upstream: names are deleted in order and the first failure stops. */
   for (int i = optind; i < argc; i++) {
-    /* A local VM's DHCP lease goes with it (SPEC §5): normally `run`
+    /* A local VM's DHCP lease goes with it (docs/design.md, "Networking model"): normally `run`
      * released it at stop, but not after a crash. */
     struct mac_addr mac;
     bool have_mac = local_vm_mac(&ctx->home, argv[i], &mac);

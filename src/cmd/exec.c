@@ -1,5 +1,5 @@
 /* tart exec: run a command in the guest through the QEMU guest agent and
- * exit with its exit code (SPEC §6). */
+ * exit with its exit code (docs/design.md, "Running a VM"). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>

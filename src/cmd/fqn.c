@@ -8,16 +8,15 @@
 #include "storage/oci_cache.h"
 #include "util/util.h"
 
-const char cmd_fqn_help[] =
-    "OVERVIEW: Get a fully-qualified VM name\n"
-    "\n"
-    "USAGE: tart fqn <name>\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <name>                  VM name\n"
-    "\n"
-    "OPTIONS:\n"
-    "  -h, --help              Show help information.\n";
+const char cmd_fqn_help[] = "OVERVIEW: Get a fully-qualified VM name\n"
+                            "\n"
+                            "USAGE: tart fqn <name>\n"
+                            "\n"
+                            "ARGUMENTS:\n"
+                            "  <name>                  VM name\n"
+                            "\n"
+                            "OPTIONS:\n"
+                            "  -h, --help              Show help information.\n";
 
 int cmd_fqn(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {

@@ -1,5 +1,5 @@
-/* tart get: one VM's configuration (U§1.6).  The JSON keys are a contract
- * with Orchard and the GitLab executor. */
+/* tart get: one VM's configuration (docs/upstream.md, "Listing and inspecting VMs").  The JSON keys are a
+ * contract with Orchard and the GitLab executor. */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,17 +11,16 @@
 #include "util/util.h"
 #include "vmconfig/config.h"
 
-const char cmd_get_help[] =
-    "OVERVIEW: Get a VM's configuration\n"
-    "\n"
-    "USAGE: tart get <name> [--format <format>]\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <name>                  VM name.\n"
-    "\n"
-    "OPTIONS:\n"
-    "  --format <format>       Output format: text or json (default: text)\n"
-    "  -h, --help              Show help information.\n";
+const char cmd_get_help[] = "OVERVIEW: Get a VM's configuration\n"
+                            "\n"
+                            "USAGE: tart get <name> [--format <format>]\n"
+                            "\n"
+                            "ARGUMENTS:\n"
+                            "  <name>                  VM name.\n"
+                            "\n"
+                            "OPTIONS:\n"
+                            "  --format <format>       Output format: text or json (default: text)\n"
+                            "  -h, --help              Show help information.\n";
 
 int cmd_get(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
@@ -87,8 +86,8 @@ int cmd_get(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     snprintf(cpu_s, sizeof(cpu_s), "%lld", (long long)cfg.cpu_count);
     snprintf(mem_s, sizeof(mem_s), "%llu", mem_mib);
     snprintf(disk_s, sizeof(disk_s), "%llu", disk_gb);
-    const char *row[] = {vm_os_name(cfg.os), cpu_s, mem_s, disk_s, cfg.disk_format, size, display,
-                         vm_state_name(state)};
+    const char *row[] = {vm_os_name(cfg.os), cpu_s, mem_s,   disk_s,
+                         cfg.disk_format,    size,  display, vm_state_name(state)};
     struct table t;
     table_init(&t, ARRAY_SIZE(headers), headers, right);
     table_add_row(&t, row);

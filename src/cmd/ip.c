@@ -1,4 +1,4 @@
-/* tart ip: the guest's IPv4 address (U§6). */
+/* tart ip: the guest's IPv4 address (docs/upstream.md, "IP resolution"). */
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -14,6 +14,7 @@
 #include "vm/run.h"
 #include "storage/local.h"
 #include "storage/vmdir.h"
+#include "util/report.h"
 #include "util/util.h"
 
 /* A run that ended with an error this many seconds before `ip` started
@@ -115,7 +116,7 @@ int cmd_ip(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct mac_addr mac = cfg.mac;
   vm_config_clear(&cfg);
 
-  /* U§6.1: try, sleep a second, until the deadline. */
+  /* docs/upstream.md, "IP resolution": try, sleep a second, until the deadline. */
   time_t deadline = time(NULL) + (time_t)wait;
   enum net_mode mode = NET_MODE_NAT;
   bool user = false;
@@ -157,9 +158,8 @@ int cmd_ip(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     if (found == 1) {
       printf("%s\n", ip);
       if (user)
-        fprintf(stderr,
-                "tart: note: the VM uses user-mode networking (--net-user): this is its address inside "
-                "QEMU's private network, not reachable from the host; use --net-user-forward\n");
+        report(REPORT_NOTICE, "the VM uses user-mode networking (--net-user): this is its address inside "
+                              "QEMU's private network, not reachable from the host; use --net-user-forward");
       return 0;
     }
     used = r;

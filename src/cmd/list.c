@@ -1,5 +1,5 @@
-/* tart list: local VMs then cached images, each sorted by name (U§1.7).
- * Orchard parses the JSON form (Name, Source, State, Running). */
+/* tart list: local VMs then cached images, each sorted by name (docs/upstream.md, "Listing and inspecting
+ * VMs"). Orchard parses the JSON form (Name, Source, State, Running). */
 #include <jansson.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -64,8 +64,12 @@ static void collect(struct vm_list *l, const char *source, const struct lock_ind
   pthread_t threads[8];
   bool threaded[8] = {false};
   for (size_t w = 0; w < workers; w++) {
-    jobs[w] = (struct collect_job){.l = l, .source = source, .idx = idx, .infos = infos,
-                                   .begin = l->n * w / workers, .end = l->n * (w + 1) / workers};
+    jobs[w] = (struct collect_job){.l = l,
+                                   .source = source,
+                                   .idx = idx,
+                                   .infos = infos,
+                                   .begin = l->n * w / workers,
+                                   .end = l->n * (w + 1) / workers};
     /* Slice 0 is ours; a slice whose thread cannot start is done here too. */
     if (w > 0)
       threaded[w] = pthread_create(&threads[w], NULL, collect_slice, &jobs[w]) == 0;

@@ -138,10 +138,11 @@ int cmd_login(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if ((username != NULL) != from_stdin)
     return args_usage_error(argv, err, "both --username and --password-stdin are required");
   if (strstr(host, "://") != NULL || strchr(host, '/') != NULL || *host == '\0')
-    return tart_error_make(err, 0,
-                           "improperly formatted host \"%s\" was provided, make sure that it doesn't start with "
-                           "http:// or https://",
-                           host);
+    return tart_error_make(
+        err, 0,
+        "improperly formatted host \"%s\" was provided, make sure that it doesn't start with "
+        "http:// or https://",
+        host);
 
   struct credentials cr = {0};
   int ret = -1;
@@ -149,7 +150,8 @@ int cmd_login(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     cr.username = xstrdup(username);
     if (read_stdin_all(&cr.password, err) < 0)
       goto out;
-  } else if (prompt("User: ", true, &cr.username, err) < 0 || prompt("Password: ", false, &cr.password, err) < 0) {
+  } else if (prompt("User: ", true, &cr.username, err) < 0 ||
+             prompt("Password: ", false, &cr.password, err) < 0) {
     goto out;
   }
 

@@ -4,16 +4,15 @@
 #include "cmd/cmd.h"
 #include "registry/credentials.h"
 
-const char cmd_logout_help[] =
-    "OVERVIEW: Logout from a registry\n"
-    "\n"
-    "USAGE: tart logout <host>\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <host>                  host[:port] of the registry\n"
-    "\n"
-    "OPTIONS:\n"
-    "  -h, --help              Show help information.\n";
+const char cmd_logout_help[] = "OVERVIEW: Logout from a registry\n"
+                               "\n"
+                               "USAGE: tart logout <host>\n"
+                               "\n"
+                               "ARGUMENTS:\n"
+                               "  <host>                  host[:port] of the registry\n"
+                               "\n"
+                               "OPTIONS:\n"
+                               "  -h, --help              Show help information.\n";
 
 int cmd_logout(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {

@@ -1,4 +1,4 @@
-/* tart network up|down|status|set: the NAT network (SPEC §5).  Not in
+/* tart network up|down|status|set: the NAT network (docs/design.md, "Networking model").  Not in
  * upstream, where macOS provides the shared network. */
 #include <arpa/inet.h>
 #include <errno.h>

@@ -1,4 +1,4 @@
-/* tart prune: delete least recently used cached images or VMs (U§7.2). */
+/* tart prune: delete least recently used cached images or VMs (docs/upstream.md, "Pruning"). */
 #include <stdio.h>
 #include <string.h>
 
@@ -65,8 +65,8 @@ int cmd_prune(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     case OPT_BUDGET:
       if (has_budget)
         return args_usage_error(argv, err, "--cache-budget and --space-budget cannot be used together");
-      if (args_u64(c == OPT_BUDGET ? "--space-budget" : "--cache-budget", optarg, 0, 1ULL << 33, &budget, err) <
-          0)
+      if (args_u64(c == OPT_BUDGET ? "--space-budget" : "--cache-budget", optarg, 0, 1ULL << 33, &budget,
+                   err) < 0)
         return -1;
       has_budget = true;
       break;

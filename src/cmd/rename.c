@@ -8,17 +8,16 @@
 #include "util/fs.h"
 #include "util/util.h"
 
-const char cmd_rename_help[] =
-    "OVERVIEW: Rename a local VM\n"
-    "\n"
-    "USAGE: tart rename <name> <new-name>\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <name>                  VM name\n"
-    "  <new-name>              new VM name\n"
-    "\n"
-    "OPTIONS:\n"
-    "  -h, --help              Show help information.\n";
+const char cmd_rename_help[] = "OVERVIEW: Rename a local VM\n"
+                               "\n"
+                               "USAGE: tart rename <name> <new-name>\n"
+                               "\n"
+                               "ARGUMENTS:\n"
+                               "  <name>                  VM name\n"
+                               "  <new-name>              new VM name\n"
+                               "\n"
+                               "OPTIONS:\n"
+                               "  -h, --help              Show help information.\n";
 
 int cmd_rename(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
@@ -43,8 +42,8 @@ int cmd_rename(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (path_exists(to) || rename_noreplace(from, to, err) < 0) {
     if (err && *err && (*err)->errnum != EEXIST)
       return -1;
-    return tart_error_make(err, 0, "failed to rename VM %s, target VM %s already exists, delete it first!", name,
-                           new_name);
+    return tart_error_make(err, 0, "failed to rename VM %s, target VM %s already exists, delete it first!",
+                           name, new_name);
   }
   return 0;
 }

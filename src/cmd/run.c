@@ -266,8 +266,10 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
     if ((c == OPT_DISK || c == OPT_DIR || c == OPT_CLOUD_INIT || c == OPT_BRIDGED) &&
         ndw + 2 < ARRAY_SIZE(dev_words)) {
-      dev_words[ndw++] = c == OPT_DISK ? "--disk" : c == OPT_DIR ? "--dir" : c == OPT_CLOUD_INIT ? "--cloud-init"
-                                                                                                  : "--net-bridged";
+      dev_words[ndw++] = c == OPT_DISK         ? "--disk"
+                         : c == OPT_DIR        ? "--dir"
+                         : c == OPT_CLOUD_INIT ? "--cloud-init"
+                                               : "--net-bridged";
       dev_words[ndw++] = optarg;
     }
     switch (c) {

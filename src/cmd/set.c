@@ -46,7 +46,7 @@ const char cmd_set_help[] =
     "                          resize2fs, or cloud-init growroot).\n"
     "  -h, --help              Show help information.\n";
 
-#define GB 1000000000ULL
+#define GB  1000000000ULL
 #define MIB (1024ULL * 1024ULL)
 /* Virtualization.framework's floor, kept so configs stay portable. */
 #define MIN_MEMORY (128ULL * MIB)
@@ -131,7 +131,8 @@ static int check_shrink(unsigned long long cur, uint64_t size_gb, tart_error_t *
   char a[32], b[32];
   human_bytes(want, a, sizeof(a));
   human_bytes(cur, b, sizeof(b));
-  return tart_error_make(err, 0, "new disk size of %s should be larger than the current disk size of %s", a, b);
+  return tart_error_make(err, 0, "new disk size of %s should be larger than the current disk size of %s", a,
+                         b);
 }
 
 static int grow_disk(const char *vm, uint64_t size_gb, tart_error_t *err)
@@ -153,7 +154,17 @@ static int grow_disk(const char *vm, uint64_t size_gb, tart_error_t *err)
 
 int cmd_set(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  enum { OPT_CPU = 256, OPT_MEMORY, OPT_DISPLAY, OPT_REFIT, OPT_NO_REFIT, OPT_MAC, OPT_SERIAL, OPT_DISK, OPT_DISK_SIZE };
+  enum {
+    OPT_CPU = 256,
+    OPT_MEMORY,
+    OPT_DISPLAY,
+    OPT_REFIT,
+    OPT_NO_REFIT,
+    OPT_MAC,
+    OPT_SERIAL,
+    OPT_DISK,
+    OPT_DISK_SIZE
+  };
   static const struct option longopts[] = {
       {"cpu", required_argument, NULL, OPT_CPU},
       {"memory", required_argument, NULL, OPT_MEMORY},
@@ -194,7 +205,8 @@ int cmd_set(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
       break;
     case OPT_DISPLAY:
       if (parse_display(optarg, &dw, &dh, &du) < 0)
-        return args_usage_error(argv, err, "invalid value for --display: \"%s\" (use WIDTHxHEIGHT[pt|px])", optarg);
+        return args_usage_error(argv, err, "invalid value for --display: \"%s\" (use WIDTHxHEIGHT[pt|px])",
+                                optarg);
       has_display = true;
       break;
     case OPT_REFIT:

@@ -1,4 +1,4 @@
-/* tart stop: ask the guest to power off, then force it (SPEC §2). */
+/* tart stop: ask the guest to power off, then force it (docs/design.md, "Run control"). */
 #include <stdio.h>
 
 #include "cmd/cmd.h"

@@ -1,4 +1,4 @@
-/* Attaching a running VM to its network (SPEC §5), for `tart run`.
+/* Attaching a running VM to its network (docs/design.md, "Networking model"), for `tart run`.
  *
  * Modes (mutually exclusive, upstream's rule for bridged/softnet/host):
  *   NAT      default: a tap on the NAT network's bridge (brought up when

@@ -1,4 +1,4 @@
-/* The NAT network (SPEC §5): the default network of `tart run` as root.
+/* The NAT network (docs/design.md, "Networking model"): the default network of `tart run` as root.
  *
  * A bridge (NET_BRIDGE, "tart0") holds the gateway address (default
  * 192.168.64.1/24); dnsmasq serves DHCP and DNS on it; an nftables table of

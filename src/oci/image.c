@@ -43,8 +43,8 @@ static int write_all(int fd, const void *data, size_t len)
 }
 
 /* Store a small in-memory blob under its digest. */
-static int put_blob(const char *dir, const void *data, size_t len, const char *media_type, struct image_blob *b,
-                    tart_error_t *err)
+static int put_blob(const char *dir, const void *data, size_t len, const char *media_type,
+                    struct image_blob *b, tart_error_t *err)
 {
   sha256_of(data, len, b->digest);
   b->size = len;
@@ -220,8 +220,8 @@ static void descriptor_from_blob(struct oci_descriptor *d, const struct image_bl
 }
 
 int image_build(const char *vm_dir, const char *dir, unsigned concurrency, json_t *labels,
-                image_blob_ready_fn on_ready, void *opaque, struct progress *progress, struct built_image *out,
-                tart_error_t *err)
+                image_blob_ready_fn on_ready, void *opaque, struct progress *progress,
+                struct built_image *out, tart_error_t *err)
 {
   memset(out, 0, sizeof(*out));
   out->dir = xstrdup(dir);

@@ -1,8 +1,7 @@
 /* Building the OCI image of a VM exactly as upstream Tart pushes it
- * (U§4.2-4.3): config.v1 layer, disk.v2 layers of 512 MiB uncompressed
- * chunks each compressed on its own with the Apple LZ4 framing, nvram.v1
- * layer, an image config with os/arch/labels, and a compact manifest with
- * sorted keys.
+ * (docs/upstream.md, "OCI media types and LZ4 framing"): config.v1 layer, disk.v2 layers of 512 MiB
+ * uncompressed chunks each compressed on its own with the Apple LZ4 framing, nvram.v1 layer, an image config
+ * with os/arch/labels, and a compact manifest with sorted keys.
  *
  * Blobs are written to <dir>/blobs/sha256/<hex> (an OCI image layout), so
  * memory stays bounded whatever the disk size; push uploads from there and
@@ -38,8 +37,8 @@ struct built_image {
 
 /* Called from a worker thread once the blob of disk chunk `index` is
  * complete in the layout; returning -1 (with *err) stops the build. */
-typedef int (*image_blob_ready_fn)(void *opaque, size_t index, const struct image_blob *blob, const char *path,
-                                   tart_error_t *err);
+typedef int (*image_blob_ready_fn)(void *opaque, size_t index, const struct image_blob *blob,
+                                   const char *path, tart_error_t *err);
 
 struct progress;
 
@@ -49,8 +48,8 @@ struct progress;
  * chunks are compressed at once.  progress (may be NULL) counts
  * uncompressed disk bytes. */
 int image_build(const char *vm_dir, const char *dir, unsigned concurrency, json_t *labels,
-                image_blob_ready_fn on_ready, void *opaque, struct progress *progress, struct built_image *out,
-                tart_error_t *err);
+                image_blob_ready_fn on_ready, void *opaque, struct progress *progress,
+                struct built_image *out, tart_error_t *err);
 void built_image_clear(struct built_image *img);
 
 /* <dir>/blobs/sha256/<hex of digest>, malloc'ed. */

@@ -126,7 +126,7 @@ static int write_archive(const struct built_image *img, const char *tmp_path, ta
       add_dir(a, "blobs/", err) < 0 || add_dir(a, "blobs/sha256/", err) < 0)
     goto out;
   /* Manifest first, then its blobs; identical chunks are stored once. */
-  char (*seen)[DIGEST_STR_LEN] = xcalloc(img->n_blobs + 1, DIGEST_STR_LEN);
+  char(*seen)[DIGEST_STR_LEN] = xcalloc(img->n_blobs + 1, DIGEST_STR_LEN);
   size_t n_seen = 0;
   const char **all = xcalloc(img->n_blobs + 1, sizeof(*all));
   all[0] = img->manifest_digest;
@@ -165,10 +165,10 @@ static int write_export(const struct built_image *img, const char *dir, const ch
   _cleanup_free_ char *manifest_path = image_blob_path(dir, img->manifest_digest);
   _cleanup_free_ char *layout_path = xasprintf("%s/oci-layout", dir);
   _cleanup_free_ char *index_path = xasprintf("%s/index.json", dir);
-  json_t *index = json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2, "mediaType",
-                            OCI_MEDIA_INDEX, "manifests", "mediaType", OCI_MEDIA_MANIFEST, "digest",
-                            img->manifest_digest, "size", (json_int_t)img->manifest_len, "annotations",
-                            "org.opencontainers.image.ref.name", "latest");
+  json_t *index =
+      json_pack("{s:i, s:s, s:[{s:s, s:s, s:I, s:{s:s}}]}", "schemaVersion", 2, "mediaType", OCI_MEDIA_INDEX,
+                "manifests", "mediaType", OCI_MEDIA_MANIFEST, "digest", img->manifest_digest, "size",
+                (json_int_t)img->manifest_len, "annotations", "org.opencontainers.image.ref.name", "latest");
   char *index_text = json_dumps(index, JSON_COMPACT | JSON_SORT_KEYS);
   json_decref(index);
   int r = write_file_atomic(manifest_path, img->manifest, img->manifest_len, 0644, err);
@@ -249,8 +249,8 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
     if (name == NULL)
       name = "";
     if (type != AE_IFREG && type != AE_IFDIR) {
-      tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is a link or a device, which a VM image never holds",
-                      name);
+      tart_error_kind(err, EINVAL,
+                      "archive entry \"%.80s\" is a link or a device, which a VM image never holds", name);
       goto out;
     }
     if (archive_entry_hardlink(e) != NULL || archive_entry_symlink(e) != NULL) {
@@ -302,7 +302,8 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
       goto out;
     }
     if (is_blob && strcmp(dg + 7, rel + 13) != 0) {
-      tart_error_kind(err, EBADMSG, "blob sha256:%s in the archive is corrupt: its content does not match its digest",
+      tart_error_kind(err, EBADMSG,
+                      "blob sha256:%s in the archive is corrupt: its content does not match its digest",
                       rel + 13);
       goto out;
     }
@@ -340,8 +341,8 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
     return -1;
   _cleanup_free_ char *dest = local_vm_path(h, name);
   if (path_exists(dest))
-    return tart_error_kind(err, EEXIST, "cannot import as \"%s\": a VM with this name already exists (delete it first)",
-                           name);
+    return tart_error_kind(
+        err, EEXIST, "cannot import as \"%s\": a VM with this name already exists (delete it first)", name);
 
   struct tmp_entry t;
   if (tmp_entry_create(h, &t, err) < 0)
@@ -368,7 +369,8 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
     goto out;
   }
   if (read_blob(layout, &idx.manifests[0], OCI_MANIFEST_MAX, &manifest_text, &manifest_len, err) < 0 ||
-      oci_manifest_parse(manifest_text, manifest_len, &m, err) < 0 || tart_layers_from_manifest(&m, &layers, err) < 0)
+      oci_manifest_parse(manifest_text, manifest_len, &m, err) < 0 ||
+      tart_layers_from_manifest(&m, &layers, err) < 0)
     goto out;
   if (mkdir_p(vm, 0755, err) < 0)
     goto out;
@@ -384,7 +386,7 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
   if (oci_assemble_disk(layout, &layers, vm, 4, err) < 0)
     goto out;
 
-  /* Under the global lock: a new MAC if a local VM has this one (U§1.14),
+  /* Under the global lock: a new MAC if a local VM has this one (docs/upstream.md, "Import and export"),
    * then the move. */
   if (tart_home_lock(h, err) < 0)
     goto out;
@@ -403,8 +405,8 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
     goto unlock;
   if (rename_noreplace(vm, dest, err) < 0) {
     if ((*err)->errnum == EEXIST)
-      tart_error_kind(err, EEXIST, "cannot import as \"%s\": a VM with this name already exists (delete it first)",
-                      name);
+      tart_error_kind(err, EEXIST,
+                      "cannot import as \"%s\": a VM with this name already exists (delete it first)", name);
     goto unlock;
   }
   ret = 0;

@@ -1,5 +1,5 @@
-/* Apple "LZ4" framing (U§4.4): the block framing is ours, the LZ4 block
- * codec is liblz4's.
+/* Apple "LZ4" framing (docs/upstream.md, "OCI media types and LZ4 framing"): the block framing is ours, the
+ * LZ4 block codec is liblz4's.
  *
  * The decoder is a push state machine because layer blobs arrive from the
  * network in chunks of arbitrary size: a block header or payload may be cut

@@ -1,7 +1,6 @@
 /* Apple's "LZ4" framing (COMPRESSION_LZ4 in Apple's Compression library),
- * which Tart uses for every disk layer (U§4.4).  It is not the LZ4 frame
- * format: a stream is a sequence of blocks, each starting with a 4-byte
- * magic:
+ * which Tart uses for every disk layer (docs/upstream.md, "OCI media types and LZ4 framing").  It is not the
+ * LZ4 frame format: a stream is a sequence of blocks, each starting with a 4-byte magic:
  *
  *   "bv41" <decoded size u32 LE> <encoded size u32 LE> <raw LZ4 block>
  *   "bv4-" <size u32 LE> <size bytes stored as is>
@@ -58,7 +57,8 @@ size_t lz4a_block_bound(size_t len);
 /* Encode one independent block of len (<= LZ4A_MAX_BLOCK) bytes into out
  * (cap >= lz4a_block_bound(len)); *written receives its size.  Writes bv41,
  * or bv4- when the data does not compress. */
-int lz4a_encode_block(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *written, tart_error_t *err);
+int lz4a_encode_block(const uint8_t *in, size_t len, uint8_t *out, size_t cap, size_t *written,
+                      tart_error_t *err);
 
 /* The end marker; returns 4. */
 size_t lz4a_encode_end(uint8_t out[4]);

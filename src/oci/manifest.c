@@ -1,4 +1,5 @@
-/* OCI manifests, indexes and image configs as Tart uses them (U§4.2).
+/* OCI manifests, indexes and image configs as Tart uses them (docs/upstream.md, "OCI media types and LZ4
+ * framing").
  *
  * Parsing checks each descriptor in full before copying anything out of it,
  * and a failure frees what earlier descriptors took, so a caller never sees
@@ -171,7 +172,8 @@ static int check_annotations(json_t *obj, const char *where, json_t **out, tart_
     return tart_error_make(err, 0, PREFIX "%s%sannotations are not a JSON object", where, *where ? ": " : "");
   const char *key;
   json_t *v;
-  json_object_foreach(a, key, v) {
+  json_object_foreach(a, key, v)
+  {
     if (!json_is_string(v)) {
       char q[QUOTE_SIZE];
       quote(key, q, sizeof(q));

@@ -1,5 +1,5 @@
-/* OCI manifests, indexes and image configs as Tart uses them (U§4.2).
- * Pure functions over JSON text; no I/O. */
+/* OCI manifests, indexes and image configs as Tart uses them (docs/upstream.md, "OCI media types and LZ4
+ * framing"). Pure functions over JSON text; no I/O. */
 #ifndef TART_OCI_MANIFEST_H
 #define TART_OCI_MANIFEST_H
 
@@ -96,7 +96,7 @@ struct tart_layers {
   const struct oci_descriptor *nvram;
   struct tart_disk_layer *disks; /* malloc'ed */
   size_t n_disks;
-  uint64_t disk_size;            /* sum of uncompressed sizes */
+  uint64_t disk_size; /* sum of uncompressed sizes */
 };
 int tart_layers_from_manifest(const struct oci_manifest *m, struct tart_layers *out, tart_error_t *err);
 void tart_layers_clear(struct tart_layers *l);

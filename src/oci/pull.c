@@ -95,7 +95,8 @@ static int fetch_small_blob(struct registry_conn *c, const struct oci_descriptor
   sha256_of(m.data, m.len, dg);
   if (m.len != d->size || strcmp(dg, d->digest) != 0) {
     free(m.data);
-    return tart_error_kind(err, EBADMSG, "blob %s is corrupt: its content does not match its digest", d->digest);
+    return tart_error_kind(err, EBADMSG, "blob %s is corrupt: its content does not match its digest",
+                           d->digest);
   }
   m.data[m.len] = '\0';
   *out = m.data;
@@ -105,9 +106,9 @@ static int fetch_small_blob(struct registry_conn *c, const struct oci_descriptor
 /* ---- disk layers ---- */
 
 struct local_layer {
-  char *digest;      /* compressed */
-  char *udigest;     /* uncompressed */
-  char *disk;        /* disk.img holding it */
+  char *digest;  /* compressed */
+  char *udigest; /* uncompressed */
+  char *disk;    /* disk.img holding it */
   uint64_t offset, size;
 };
 
@@ -129,11 +130,11 @@ struct layer_state {
   struct lz4a_decoder *dec;
   uint8_t *piece;
   size_t piece_len;
-  uint64_t decoded;   /* bytes decoded so far */
-  uint64_t flushed;   /* bytes of the layer written (or skipped) */
-  uint64_t received;  /* compressed bytes received */
+  uint64_t decoded;  /* bytes decoded so far */
+  uint64_t flushed;  /* bytes of the layer written (or skipped) */
+  uint64_t received; /* compressed bytes received */
   uint64_t since_writeback;
-  bool zero_chunk;    /* verified by zero-ness, see ZERO_CHUNK_DIGEST */
+  bool zero_chunk; /* verified by zero-ness, see ZERO_CHUNK_DIGEST */
 };
 
 /* Write decoded bytes at the layer's current position, skipping zero
@@ -207,8 +208,8 @@ static int compressed_sink(void *opaque, const uint8_t *data, size_t len, tart_e
 {
   struct layer_state *st = opaque;
   if (st->received + len > st->l->desc->size)
-    return tart_error_kind(err, EBADMSG, "blob %s is larger than its declared %llu bytes", st->l->desc->digest,
-                           (unsigned long long)st->l->desc->size);
+    return tart_error_kind(err, EBADMSG, "blob %s is larger than its declared %llu bytes",
+                           st->l->desc->digest, (unsigned long long)st->l->desc->size);
   sha256_update(&st->comp, data, len);
   st->received += len;
   progress_add(st->job->progress, len);
@@ -301,9 +302,9 @@ static int range_is_zero(int fd, uint64_t off, uint64_t len, tart_error_t *err)
   return ret;
 }
 
-/* Reuse an identical layer from another cached image (U§4.6). */
-static int copy_local_layer(struct pull_job *job, const struct tart_disk_layer *l, const struct local_layer *src,
-                            tart_error_t *err)
+/* Reuse an identical layer from another cached image (docs/upstream.md, "Pull"). */
+static int copy_local_layer(struct pull_job *job, const struct tart_disk_layer *l,
+                            const struct local_layer *src, tart_error_t *err)
 {
   _cleanup_close_ int in = open(src->disk, O_RDONLY | O_CLOEXEC);
   if (in < 0)
@@ -332,15 +333,16 @@ static int copy_local_layer(struct pull_job *job, const struct tart_disk_layer *
   if (ret == 0) {
     sha256_final(&s, dg);
     if (strcmp(dg, l->uncompressed_digest) != 0)
-      ret = tart_error_kind(err, EBADMSG, "cached copy of %s in %s does not match", l->desc->digest, src->disk);
+      ret =
+          tart_error_kind(err, EBADMSG, "cached copy of %s in %s does not match", l->desc->digest, src->disk);
   }
   sha256_free(&s);
   return ret;
 }
 
 /* registry_blob_get's contract, for a blob stored in an OCI layout. */
-static int layout_blob_get(const char *dir, const char *digest, uint64_t offset, registry_sink_fn sink, void *opaque,
-                           tart_error_t *err)
+static int layout_blob_get(const char *dir, const char *digest, uint64_t offset, registry_sink_fn sink,
+                           void *opaque, tart_error_t *err)
 {
   _cleanup_free_ char *path = xasprintf("%s/blobs/sha256/%s", dir, digest + 7);
   _cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -380,7 +382,8 @@ static int download_layer(struct pull_job *job, struct registry_conn *c, const s
                           tart_error_t *err)
 {
   struct layer_state st = {.job = job, .l = l};
-  st.zero_chunk = l->uncompressed_size == ZERO_CHUNK_SIZE && !strcmp(l->uncompressed_digest, ZERO_CHUNK_DIGEST);
+  st.zero_chunk =
+      l->uncompressed_size == ZERO_CHUNK_SIZE && !strcmp(l->uncompressed_digest, ZERO_CHUNK_DIGEST);
   sha256_init(&st.comp);
   sha256_init(&st.uncomp);
   st.dec = lz4a_decoder_new();
@@ -407,7 +410,8 @@ static int download_layer(struct pull_job *job, struct registry_conn *c, const s
         tart_error_wrap(err, "blob %s is corrupt", l->desc->digest); /* the stream itself is bad */
       goto out;
     }
-    log_info("retrying %s from byte %llu after: %s", l->desc->digest, (unsigned long long)st.received, e->msg);
+    log_info("retrying %s from byte %llu after: %s", l->desc->digest, (unsigned long long)st.received,
+             e->msg);
     tart_error_release(&e);
     retry_backoff(attempt, registry_conn_retry_after(c));
   }
@@ -415,7 +419,8 @@ static int download_layer(struct pull_job *job, struct registry_conn *c, const s
   char dg[DIGEST_STR_LEN];
   sha256_final(&st.comp, dg);
   if (st.received != l->desc->size || strcmp(dg, l->desc->digest) != 0) {
-    tart_error_kind(err, EBADMSG, "blob %s is corrupt: its content does not match its digest", l->desc->digest);
+    tart_error_kind(err, EBADMSG, "blob %s is corrupt: its content does not match its digest",
+                    l->desc->digest);
     goto out;
   }
   if (lz4a_decoder_finish(st.dec, err) < 0 || flush_piece(&st, err) < 0)
@@ -441,8 +446,8 @@ out:
 static const struct local_layer *find_local(const struct pull_job *job, const struct tart_disk_layer *l)
 {
   for (size_t i = 0; i < job->n_local; i++)
-    if (!strcmp(job->local[i].digest, l->desc->digest) && !strcmp(job->local[i].udigest, l->uncompressed_digest) &&
-        job->local[i].size == l->uncompressed_size)
+    if (!strcmp(job->local[i].digest, l->desc->digest) &&
+        !strcmp(job->local[i].udigest, l->uncompressed_digest) && job->local[i].size == l->uncompressed_size)
       return &job->local[i];
   return NULL;
 }
@@ -452,7 +457,8 @@ static int pull_layer(struct pull_job *job, struct registry_conn *c, size_t i, t
   const struct tart_disk_layer *l = &job->layers->disks[i];
   if (job->resumed) {
     char dg[DIGEST_STR_LEN];
-    bool zero_chunk = l->uncompressed_size == ZERO_CHUNK_SIZE && !strcmp(l->uncompressed_digest, ZERO_CHUNK_DIGEST);
+    bool zero_chunk =
+        l->uncompressed_size == ZERO_CHUNK_SIZE && !strcmp(l->uncompressed_digest, ZERO_CHUNK_DIGEST);
     if (zero_chunk) {
       int z = range_is_zero(job->fd, l->offset, l->uncompressed_size, err);
       if (z < 0)
@@ -539,7 +545,8 @@ static void collect_local_layers(struct tart_home *h, struct pull_job *job)
 }
 
 static int pull_disk(struct tart_home *h, struct registry *reg, const char *layout_dir,
-                     const struct tart_layers *layers, const char *dir, unsigned concurrency, tart_error_t *err)
+                     const struct tart_layers *layers, const char *dir, unsigned concurrency,
+                     tart_error_t *err)
 {
   _cleanup_free_ char *disk = xasprintf("%s/%s", dir, VM_FILE_DISK);
   bool resumed = access(disk, F_OK) == 0;
@@ -562,7 +569,8 @@ static int pull_disk(struct tart_home *h, struct registry *reg, const char *layo
   if (resumed)
     report(REPORT_STATUS, "resuming an interrupted pull: keeping the chunks already on disk");
 
-  struct pull_job job = {.reg = reg, .layout_dir = layout_dir, .layers = layers, .fd = fd, .resumed = resumed};
+  struct pull_job job = {
+      .reg = reg, .layout_dir = layout_dir, .layers = layers, .fd = fd, .resumed = resumed};
   if (reg != NULL)
     collect_local_layers(h, &job);
   job.progress = progress_new(reg ? "pulling disk" : "unpacking disk", compressed);
@@ -606,8 +614,9 @@ static int fetch_manifest(struct registry_conn *c, const struct oci_reference *r
   sha256_of(text, n, digest);
   if (ref->digest && strcmp(digest, ref->digest) != 0) {
     free(text);
-    return tart_error_kind(err, EBADMSG, "the registry sent a manifest whose digest is %s, not the requested %s",
-                           digest, ref->digest);
+    return tart_error_kind(err, EBADMSG,
+                           "the registry sent a manifest whose digest is %s, not the requested %s", digest,
+                           ref->digest);
   }
   if (oci_doc_kind(text, n) == OCI_DOC_INDEX) {
     /* A multi-platform image: take the manifest for this host. */
@@ -662,8 +671,8 @@ static char *tag_target(const char *ns_dir, const char *tag)
   return realpath(link, NULL);
 }
 
-int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *name, const struct pull_opts *o,
-             char **dir_out, tart_error_t *err)
+int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *name,
+             const struct pull_opts *o, char **dir_out, tart_error_t *err)
 {
   int ret = -1;
   struct registry *reg = NULL;
@@ -685,7 +694,8 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
   report(REPORT_STATUS, "pulling manifest...");
   if (fetch_manifest(c, ref, &manifest, &manifest_len, digest, err) < 0)
     goto out;
-  if (oci_manifest_parse(manifest, manifest_len, &m, err) < 0 || tart_layers_from_manifest(&m, &layers, err) < 0)
+  if (oci_manifest_parse(manifest, manifest_len, &m, err) < 0 ||
+      tart_layers_from_manifest(&m, &layers, err) < 0)
     goto out;
 
   host_dir = oci_cache_host_dir(h, ref->host);
@@ -740,9 +750,10 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
       }
     }
 
-    /* Then make room (U§7.1): the disk plus some slack. */
-    const char *ann = m.annotations ? json_string_value(json_object_get(m.annotations, TART_ANN_UNCOMPRESSED_DISK_SIZE))
-                                    : NULL;
+    /* Then make room (docs/upstream.md, "Pruning"): the disk plus some slack. */
+    const char *ann = m.annotations
+                          ? json_string_value(json_object_get(m.annotations, TART_ANN_UNCOMPRESSED_DISK_SIZE))
+                          : NULL;
     uint64_t need = 0;
     if (ann != NULL && parse_u64(ann, 0, UINT64_MAX - (128u << 20), &need, "disk size", NULL) == 0 &&
         prune_auto(h, need + (128u << 20), NULL, err) < 0)
@@ -766,7 +777,8 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
     report(REPORT_STATUS, "pulling NVRAM...");
     if (fetch_small_blob(c, layers.nvram, 64u << 20, &nvram, err) < 0 ||
         write_blob_file(t.path, VM_FILE_NVRAM, nvram, layers.nvram->size, err) < 0 ||
-        write_blob_file(t.path, OCI_CACHE_MANIFEST, manifest, manifest_len, err) < 0 || fsync_path(t.path, err) < 0)
+        write_blob_file(t.path, OCI_CACHE_MANIFEST, manifest, manifest_len, err) < 0 ||
+        fsync_path(t.path, err) < 0)
       goto out;
 
     if (rename_noreplace(t.path, digest_dir, err) < 0) {

@@ -1,4 +1,5 @@
-/* Pulling a VM image from a registry into the OCI cache (U§4.5, SPEC §4).
+/* Pulling a VM image from a registry into the OCI cache (docs/upstream.md, "Pull", docs/design.md, "OCI wire
+ * format").
  *
  * Better than upstream in three ways: every blob's digest and every disk
  * chunk's uncompressed digest is verified (a corrupt blob is never cached),
@@ -24,8 +25,8 @@ struct pull_opts {
 
 /* Pull ref (whose user-facing name is `name`) unless it is already cached
  * and linked.  *dir (may be NULL) receives the digest directory. */
-int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *name, const struct pull_opts *o,
-             char **dir, tart_error_t *err);
+int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *name,
+             const struct pull_opts *o, char **dir, tart_error_t *err);
 
 struct tart_layers;
 /* Write vm_dir/disk.img from the disk layers stored in an OCI layout

@@ -24,7 +24,6 @@
 #include "util/report.h"
 #include "util/util.h"
 
-
 /* All targets of one repository share a registry client and one upload. */
 struct group {
   char *host, *ns;
@@ -63,7 +62,8 @@ static ssize_t file_source(void *opaque, uint64_t offset, uint8_t *buf, size_t l
 static const char *mount_source(const struct push_ctx *p, const struct group *g, const char *digest)
 {
   for (size_t i = 0; i < p->n_known; i++)
-    if (!strcmp(p->known[i].digest, digest) && !strcmp(p->known[i].host, g->host) && strcmp(p->known[i].ns, g->ns))
+    if (!strcmp(p->known[i].digest, digest) && !strcmp(p->known[i].host, g->host) &&
+        strcmp(p->known[i].ns, g->ns))
       return p->known[i].ns;
   return NULL;
 }
@@ -225,8 +225,8 @@ static void report_group(const struct group *g, const char *source)
 }
 
 /* --populate-cache: the pushed image, as if pulled. */
-static int populate_cache(struct tart_home *h, const struct group *g, const char *src_dir, const char *manifest,
-                          size_t len, const char *digest, tart_error_t *err)
+static int populate_cache(struct tart_home *h, const struct group *g, const char *src_dir,
+                          const char *manifest, size_t len, const char *digest, tart_error_t *err)
 {
   _cleanup_free_ char *ns_dir = oci_cache_ns_dir(h, g->host, g->ns);
   _cleanup_free_ char *dest = xasprintf("%s/%s", ns_dir, digest);
@@ -311,7 +311,8 @@ int oci_push(struct tart_home *h, const char *source, char *const *targets, size
     if (add_target(&p, targets[i], err) < 0)
       goto out;
   for (size_t i = 0; i < p.n_groups; i++)
-    if (registry_open(p.groups[i].host, p.groups[i].ns, o->insecure, true, h->root, &p.groups[i].reg, err) < 0)
+    if (registry_open(p.groups[i].host, p.groups[i].ns, o->insecure, true, h->root, &p.groups[i].reg, err) <
+        0)
       goto out;
   collect_known(h, &p);
 

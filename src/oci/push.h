@@ -1,4 +1,4 @@
-/* Pushing a VM to one or more registry tags (U§4.7, SPEC §4).
+/* Pushing a VM to one or more registry tags (docs/upstream.md, "Push", docs/design.md, "OCI wire format").
  *
  * Blobs the registry already has are skipped (HEAD); blobs known to exist
  * in another repository of the same registry (from the local cache) are

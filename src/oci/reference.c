@@ -3,8 +3,8 @@
  * Hand-written recursive descent rather than a regex or a generated parser:
  * whether a string is a remote name or a local VM name decides what every
  * command does with it, so we must accept exactly the strings that upstream
- * Tart's ANTLR grammar (U§4.1, copied in reference.h) accepts, no more and no
- * fewer.  Each grammar rule below is one function, in the grammar's order.
+ * Tart's ANTLR grammar (docs/upstream.md, "References and names", copied in reference.h) accepts, no more and
+ * no fewer.  Each grammar rule below is one function, in the grammar's order.
  *
  * The parser only records spans of the input; strings are allocated once the
  * whole input has been accepted, so no error path has anything to free. */

@@ -1,4 +1,4 @@
-/* OCI image references, parsed with upstream Tart's grammar (U§4.1):
+/* OCI image references, parsed with upstream Tart's grammar (docs/upstream.md, "References and names"):
  *
  *   root      := host (':' port)? '/' namespace reference? EOF
  *   host      := hostcomp ('.' hostcomp)*     hostcomp := name ('-' name)*

@@ -188,7 +188,7 @@ static void add_machine(struct vec *v, const struct qemu_opts *o)
   bool shared_ram = o->share_fs == QEMU_FS_VIRTIOFS && o->n_shares > 0;
   add(v, "-machine");
   addf(v, "%s%s",
-       !arm       ? "q35"
+       !arm        ? "q35"
        : o->nested ? "virt,gic-version=max,virtualization=on"
                    : "virt,gic-version=max",
        shared_ram ? ",memory-backend=" QEMU_RAM_ID : "");
@@ -498,8 +498,9 @@ static int check_tag(const char *tag, enum qemu_fs fs, tart_error_t *err)
     return tart_error_exit(err, TART_EXIT_USAGE, 0,
                            "directory share: mount tag %s must be printable ASCII without spaces", q);
   if (strlen(tag) > max)
-    return tart_error_exit(err, TART_EXIT_USAGE, 0, "directory share: mount tag %s is %zu bytes long; %s allows %zu",
-                           q, strlen(tag), fs == QEMU_FS_VIRTIOFS ? "virtio-fs" : "9p", max);
+    return tart_error_exit(err, TART_EXIT_USAGE, 0,
+                           "directory share: mount tag %s is %zu bytes long; %s allows %zu", q, strlen(tag),
+                           fs == QEMU_FS_VIRTIOFS ? "virtio-fs" : "9p", max);
   return 0;
 }
 
@@ -585,7 +586,8 @@ int qemu_share_exports(const struct qemu_share *shares, size_t n, enum qemu_fs f
           if (!strcmp(shares[e->members[k]].name, s->name)) {
             char q[128];
             quote(s->name, q, sizeof(q));
-            tart_error_exit(err, TART_EXIT_USAGE, 0, "directory shares: name %s is used twice under one tag", q);
+            tart_error_exit(err, TART_EXIT_USAGE, 0, "directory shares: name %s is used twice under one tag",
+                            q);
             goto fail;
           }
       }
@@ -732,15 +734,15 @@ char *qemu_device_summary(const struct qemu_opts *o)
   char *s = xasprintf("%lld CPU%s, %llu MiB, %zu NIC%s", (long long)o->cfg->cpu_count,
                       o->cfg->cpu_count == 1 ? "" : "s", mib, nics, nics == 1 ? "" : "s");
   for (size_t i = 0; i < o->n_extra_disks; i++) {
-    char *n = xasprintf("%s%s%s%s", s, i == 0 ? ", extra disks [" : ", ", o->extra_disks[i].readonly ? "ro" : "rw",
-                        i + 1 == o->n_extra_disks ? "]" : "");
+    char *n = xasprintf("%s%s%s%s", s, i == 0 ? ", extra disks [" : ", ",
+                        o->extra_disks[i].readonly ? "ro" : "rw", i + 1 == o->n_extra_disks ? "]" : "");
     free(s);
     s = n;
   }
   for (size_t i = 0; i < nex; i++) {
     bool ro = ex[i].n_members == 1 && o->shares[ex[i].members[0]].readonly;
     char *n = xasprintf("%s%s%s%s%s", s,
-                        i > 0                           ? ", "
+                        i > 0                             ? ", "
                         : o->share_fs == QEMU_FS_VIRTIOFS ? ", virtio-fs shares ["
                                                           : ", 9p shares [",
                         ex[i].tag, ro ? " ro" : "", i + 1 == nex ? "]" : "");

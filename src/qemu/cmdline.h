@@ -7,10 +7,10 @@
  * serial path a tty, which firmware file exists, which tap fd to pass) and
  * describes it in struct qemu_opts.
  *
- * Guest-visible device model (SPEC §6, upstream §9.2).  It depends only on
- * the config, the extra disks, the shares and whether there is a NIC -- never
- * on the display, the serial backend or the network backend -- so that a VM
- * suspended in one mode (`--vnc`) can be restored in another
+ * Guest-visible device model (docs/design.md, "Running a VM", docs/upstream.md, "Running a VM").  It depends
+ * only on the config, the extra disks, the shares and whether there is a NIC -- never on the display, the
+ * serial backend or the network backend -- so that a VM suspended in one mode (`--vnc`) can be restored in
+ * another
  * (`--no-graphics`): QEMU's migration stream needs the same devices.
  *
  *   both      -name guest=tart-<name>  -no-user-config
@@ -34,7 +34,7 @@
  *                  '=' would be misparsed)
  *             serial: the machine's first UART (ttyS0 / ttyAMA0), backend chardev "serial0"
  *   amd64     -machine q35  -accel kvm -cpu host | -accel tcg -cpu max
- *             QEMU's default std VGA (QMP screendump works headless, recipe §7),
+ *             QEMU's default std VGA (QMP screendump works headless),
  *             PS/2 keyboard and mouse, plus -device qemu-xhci,id=xhci
  *             -device usb-tablet,bus=xhci.0 (absolute pointer for a window or VNC)
  *             firmware log (firmware_log set): -chardev file,id=fwlog0,path=<firmware_log>
@@ -93,7 +93,7 @@ struct qemu_forward {
   uint16_t guest_port; /* 1..65535 */
 };
 
-/* --disk options (upstream §9.4).  QEMU mapping of the pair:
+/* --disk options (docs/upstream.md, "Running a VM").  QEMU mapping of the pair:
  *   cached/automatic + full/fsync -> cache=writeback
  *   uncached         + full/fsync -> cache=none      (O_DIRECT)
  *   cached/automatic + none       -> cache=unsafe    (guest flushes ignored)
@@ -138,12 +138,12 @@ struct qemu_export {
 };
 
 enum qemu_display {
-  QEMU_DISPLAY_NONE = 0, /* -display none (screendump over QMP still works) */
-  QEMU_DISPLAY_WINDOW,   /* -display <window_ui> (gtk by default); the caller checks $DISPLAY */
-  QEMU_DISPLAY_VNC,      /* -vnc 127.0.0.1:0,to=99,password=on -display none:
-                          * QEMU takes the first free port from 5900 (query-vnc tells which);
-                          * nobody can connect until the caller sets a password over QMP
-                          * (change-vnc-password) */
+  QEMU_DISPLAY_NONE = 0,   /* -display none (screendump over QMP still works) */
+  QEMU_DISPLAY_WINDOW,     /* -display <window_ui> (gtk by default); the caller checks $DISPLAY */
+  QEMU_DISPLAY_VNC,        /* -vnc 127.0.0.1:0,to=99,password=on -display none:
+                            * QEMU takes the first free port from 5900 (query-vnc tells which);
+                            * nobody can connect until the caller sets a password over QMP
+                            * (change-vnc-password) */
   QEMU_DISPLAY_WINDOW_VNC, /* both: the window (window_ui) and the VNC server above; VNC is a
                             * display listener of its own in QEMU (upstream's --vnc --graphics) */
 };
@@ -233,7 +233,7 @@ struct qemu_opts {
  *     and the subdirectories are the caller's virtiofsd's business). */
 int qemu_cmdline_build(const struct qemu_opts *o, char ***argv, tart_error_t *err);
 
-/* Group --dir shares into guest devices, upstream's rules (§9.5): shares are
+/* Group --dir shares into guest devices, upstream's rules (docs/upstream.md, "Directory shares"): shares are
  * grouped by tag (default QEMU_SHARE_DEFAULT_TAG); a tag with several
  * shares needs every one named ("invalid --dir syntax: for multiple
  * directory shares each one of them should be named", upstream's text).

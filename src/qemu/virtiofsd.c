@@ -235,7 +235,7 @@ static pid_t spawn(const char *binary, const char *vm_dir, struct virtiofsd *d, 
   waitpid(pid, NULL, 0);
   const char *what = r.step == STEP_EXEC                                ? binary
                      : r.member >= 0 && (size_t)r.member < e->n_members ? shares[e->members[r.member]].path
-                                                                      : d->root;
+                                                                        : d->root;
   return tart_error_make(err, r.err, "%s (%s)", step_text((enum step)r.step), what);
 }
 

@@ -1,4 +1,5 @@
-/* virtiofsd for `tart run --dir` over virtio-fs (SPEC §6, upstream §9.5).
+/* virtiofsd for `tart run --dir` over virtio-fs (docs/design.md, "Shares", docs/upstream.md, "Directory
+ * shares").
  *
  * One virtiofsd per export (qemu_share_exports: one per mount tag), each
  * serving a directory <vm>/virtiofs/<N> that tart makes and that is only a
@@ -32,12 +33,12 @@
 #include "qemu/cmdline.h"
 #include "util/error.h"
 
-#define VIRTIOFSD_DIR "virtiofs"       /* under the VM directory: the exports' roots */
+#define VIRTIOFSD_DIR "virtiofs" /* under the VM directory: the exports' roots */
 
 struct virtiofsd {
-  pid_t pid;    /* -1: not running */
-  char *socket; /* "vfs<N>.sock", relative to the VM directory (QEMU's cwd) */
-  char *root;   /* <vm>/virtiofs/<N> */
+  pid_t pid;      /* -1: not running */
+  char *socket;   /* "vfs<N>.sock", relative to the VM directory (QEMU's cwd) */
+  char *root;     /* <vm>/virtiofs/<N> */
   char **subdirs; /* mount points made under root (named shares), for cleanup */
   size_t n_subdirs;
 };

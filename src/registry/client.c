@@ -35,9 +35,9 @@ struct registry {
   bool creds_loaded;
   bool have_creds;
   struct credentials creds;
-  char *auth_value;   /* "Bearer x" / "Basic x"; NULL when none */
+  char *auth_value;       /* "Bearer x" / "Basic x"; NULL when none */
   char *bearer_challenge; /* last Bearer challenge, to widen the token's scope */
-  time_t auth_expiry; /* 0: never expires */
+  time_t auth_expiry;     /* 0: never expires */
 };
 
 struct registry_conn {
@@ -92,8 +92,8 @@ int registry_open(const char *host, const char *ns, bool insecure, bool push, co
   const char *dc = getenv("TART_DOCKER_CONFIG");
   if (dc != NULL && *dc != '\0' && access(dc, F_OK) != 0) {
     registry_close(r);
-    return tart_error_kind(err, ENOENT,
-                           "Registry authentication failed. Could not find docker configuration at '%s'.", dc);
+    return tart_error_kind(
+        err, ENOENT, "Registry authentication failed. Could not find docker configuration at '%s'.", dc);
   }
   *out = r;
   return 0;
@@ -310,7 +310,8 @@ static int on_seek(void *opaque, curl_off_t offset, int origin)
 
 /* "Authorization: ..." is never logged; everything else of the request line
  * is. */
-static int perform(struct registry_conn *c, const struct request *req, struct response *resp, tart_error_t *err)
+static int perform(struct registry_conn *c, const struct request *req, struct response *resp,
+                   tart_error_t *err)
 {
   struct registry *r = c->r;
   CURL *h = c->curl;
@@ -396,10 +397,12 @@ static int perform(struct registry_conn *c, const struct request *req, struct re
       e = (rc == CURLE_COULDNT_RESOLVE_HOST) ? EHOSTUNREACH : EPROTO;
     const char *hint = "";
     if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT)
-      hint = " (the registry's certificate is not trusted: add its CA with SSL_CERT_FILE, or use --insecure for "
-             "plain HTTP)";
+      hint =
+          " (the registry's certificate is not trusted: add its CA with SSL_CERT_FILE, or use --insecure for "
+          "plain HTTP)";
     if (rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST)
-      return tart_error_kind(err, e, "cannot connect to the registry at %s: %s", r->host, curl_easy_strerror(rc));
+      return tart_error_kind(err, e, "cannot connect to the registry at %s: %s", r->host,
+                             curl_easy_strerror(rc));
     return tart_error_kind(err, e, "%s %s failed: %s%s", req->method, r->host, curl_easy_strerror(rc), hint);
   }
   return 0;
@@ -443,7 +446,7 @@ static int status_error(const struct registry_conn *c, const char *what, const s
   return -1;
 }
 
-/* ---- authentication (U§5) ---- */
+/* ---- authentication (docs/upstream.md, "Auth flows") ---- */
 
 static int load_creds(struct registry *r, tart_error_t *err)
 {
@@ -523,9 +526,9 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
   _cleanup_free_ char *q_service = service ? url_escape(c->curl, service) : NULL;
   _cleanup_free_ char *q_scope = url_escape(c->curl, scope && !r->push ? scope : own_scope);
   _cleanup_free_ char *q_extra = extra_scope ? url_escape(c->curl, extra_scope) : NULL;
-  _cleanup_free_ char *url =
-      xasprintf("%s%sscope=%s%s%s%s%s", realm, strchr(realm, '?') ? "&" : "?", q_scope, q_extra ? "&scope=" : "",
-                q_extra ? q_extra : "", q_service ? "&service=" : "", q_service ? q_service : "");
+  _cleanup_free_ char *url = xasprintf("%s%sscope=%s%s%s%s%s", realm, strchr(realm, '?') ? "&" : "?", q_scope,
+                                       q_extra ? "&scope=" : "", q_extra ? q_extra : "",
+                                       q_service ? "&service=" : "", q_service ? q_service : "");
 
   char *auth_line = NULL;
   const char *headers[2] = {NULL, NULL};
@@ -553,10 +556,11 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
     long s = resp.status;
     response_clear(&resp);
     if (s == 401 || s == 403)
-      return tart_error_kind(err, EACCES,
-                             "authentication to %s failed: the token server rejected the credentials (HTTP %ld); "
-                             "check them with 'tart login %s'",
-                             r->host, s, r->host);
+      return tart_error_kind(
+          err, EACCES,
+          "authentication to %s failed: the token server rejected the credentials (HTTP %ld); "
+          "check them with 'tart login %s'",
+          r->host, s, r->host);
     return tart_error_kind(err, s >= 500 ? EAGAIN : EACCES, "token server %.*s answered HTTP %ld",
                            (int)strcspn(realm, "?"), realm, s);
   }
@@ -596,11 +600,13 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
 }
 
 /* Answer a 401 challenge: set the cached Authorization value. */
-static int authenticate(struct registry_conn *c, const char *www_auth, const char *extra_scope, tart_error_t *err)
+static int authenticate(struct registry_conn *c, const char *www_auth, const char *extra_scope,
+                        tart_error_t *err)
 {
   struct registry *r = c->r;
   if (www_auth == NULL)
-    return tart_error_kind(err, EACCES, "registry %s answered 401 without a WWW-Authenticate header", r->host);
+    return tart_error_kind(err, EACCES, "registry %s answered 401 without a WWW-Authenticate header",
+                           r->host);
   struct auth_challenge ch;
   if (auth_challenge_parse(www_auth, &ch, err) < 0) {
     if (*err)
@@ -637,8 +643,9 @@ static int authenticate(struct registry_conn *c, const char *www_auth, const cha
     pthread_mutex_unlock(&r->lock);
     ret = fetch_token(c, &ch, extra_scope, err);
   } else {
-    ret = tart_error_kind(err, EACCES, "registry %s uses the \"%s\" authentication scheme, expected \"Bearer\"",
-                          r->host, ch.scheme);
+    ret =
+        tart_error_kind(err, EACCES, "registry %s uses the \"%s\" authentication scheme, expected \"Bearer\"",
+                        r->host, ch.scheme);
   }
   auth_challenge_clear(&ch);
   return ret;
@@ -661,8 +668,9 @@ static int perform_auth(struct registry_conn *c, struct request *req, struct res
   pthread_mutex_unlock(&c->r->lock);
   if (had_auth && challenge && !strncasecmp(challenge, "Basic", 5)) {
     response_clear(resp);
-    return tart_error_kind(err, EACCES, "authentication to %s failed: invalid credentials (check them with "
-                                        "'tart login %s')",
+    return tart_error_kind(err, EACCES,
+                           "authentication to %s failed: invalid credentials (check them with "
+                           "'tart login %s')",
                            c->r->host, c->r->host);
   }
   response_clear(resp);
@@ -690,15 +698,17 @@ static char *repo_url(const struct registry *r, const char *fmt, ...)
 static int auth_failure(const struct registry_conn *c, const struct response *resp, tart_error_t *err)
 {
   (void)resp;
-  return tart_error_kind(err, EACCES,
-                         "authentication to %s failed: access to %s denied (check your credentials with 'tart login "
-                         "%s')",
-                         c->r->host, c->r->ns, c->r->host);
+  return tart_error_kind(
+      err, EACCES,
+      "authentication to %s failed: access to %s denied (check your credentials with 'tart login "
+      "%s')",
+      c->r->host, c->r->ns, c->r->host);
 }
 
 /* Perform with authentication and accept only status `want`: 401/403
  * become an authentication failure, anything else a status error. */
-static int exchange(struct registry_conn *c, struct request *req, long want, const char *what, tart_error_t *err)
+static int exchange(struct registry_conn *c, struct request *req, long want, const char *what,
+                    tart_error_t *err)
 {
   struct response resp;
   int ret = perform_auth(c, req, &resp, NULL, err);
@@ -735,8 +745,9 @@ int registry_manifest_get(struct registry_conn *c, const char *reference, char *
                           char **media_type, tart_error_t *err)
 {
   _cleanup_free_ char *url = repo_url(c->r, "manifests/%s", reference);
-  static const char *const headers[] = {
-      "Accept: " OCI_MEDIA_MANIFEST ", " OCI_MEDIA_INDEX ", " DOCKER_MEDIA_MANIFEST ", " DOCKER_MEDIA_LIST, NULL};
+  static const char *const headers[] = {"Accept: " OCI_MEDIA_MANIFEST ", " OCI_MEDIA_INDEX
+                                        ", " DOCKER_MEDIA_MANIFEST ", " DOCKER_MEDIA_LIST,
+                                        NULL};
   struct request req = {.method = "GET", .url = url, .headers = headers, .body_max = OCI_MANIFEST_MAX};
   struct response resp;
   if (perform_auth(c, &req, &resp, NULL, err) < 0) {
@@ -750,7 +761,8 @@ int registry_manifest_get(struct registry_conn *c, const char *reference, char *
     ret = tart_error_kind(err, ENOENT, "image %s/%s:%s not found in the registry", c->r->host, c->r->ns,
                           reference);
     if (strncmp(reference, "sha256:", 7) == 0)
-      tart_error_kind(err, ENOENT, "image %s/%s@%s not found in the registry", c->r->host, c->r->ns, reference);
+      tart_error_kind(err, ENOENT, "image %s/%s@%s not found in the registry", c->r->host, c->r->ns,
+                      reference);
   } else if (resp.status != 200) {
     ret = status_error(c, "GET manifest", &resp, err);
   } else {
@@ -910,8 +922,8 @@ static int upload_start(struct registry_conn *c, char **location, tart_error_t *
   return ret;
 }
 
-int registry_blob_upload(struct registry_conn *c, const char *digest, uint64_t size, registry_source_fn source,
-                         void *opaque, uint64_t chunk_size, tart_error_t *err)
+int registry_blob_upload(struct registry_conn *c, const char *digest, uint64_t size,
+                         registry_source_fn source, void *opaque, uint64_t chunk_size, tart_error_t *err)
 {
   _cleanup_free_ char *location = NULL;
   if (upload_start(c, &location, err) < 0)
@@ -953,7 +965,8 @@ int registry_blob_upload(struct registry_conn *c, const char *digest, uint64_t s
     }
   }
 
-  _cleanup_free_ char *put_url = xasprintf("%s%sdigest=%s", location, strchr(location, '?') ? "&" : "?", digest);
+  _cleanup_free_ char *put_url =
+      xasprintf("%s%sdigest=%s", location, strchr(location, '?') ? "&" : "?", digest);
   struct request req = {.method = "PUT",
                         .url = put_url,
                         .headers = ct,

@@ -66,13 +66,14 @@ int registry_blob_get(struct registry_conn *c, const char *digest, uint64_t offs
 
 /* Supplies upload bytes: fill buf with up to len bytes starting at offset
  * of the blob; return the count (0 only at the end), or -1 with *err. */
-typedef ssize_t (*registry_source_fn)(void *opaque, uint64_t offset, uint8_t *buf, size_t len, tart_error_t *err);
+typedef ssize_t (*registry_source_fn)(void *opaque, uint64_t offset, uint8_t *buf, size_t len,
+                                      tart_error_t *err);
 
 /* Upload a blob of `size` bytes with the given digest.  chunk_size 0:
  * monolithic (POST, then one PUT ?digest=); otherwise PATCH chunks of
  * chunk_size bytes and a final PUT. */
-int registry_blob_upload(struct registry_conn *c, const char *digest, uint64_t size, registry_source_fn source,
-                         void *opaque, uint64_t chunk_size, tart_error_t *err);
+int registry_blob_upload(struct registry_conn *c, const char *digest, uint64_t size,
+                         registry_source_fn source, void *opaque, uint64_t chunk_size, tart_error_t *err);
 
 /* Cross-repository mount from namespace `from` of the same registry:
  * *mounted is set when the registry linked the blob (201); otherwise the

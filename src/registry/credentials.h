@@ -1,4 +1,5 @@
-/* Where registry credentials come from (U§5, SPEC §4), first match wins:
+/* Where registry credentials come from (docs/upstream.md, "Auth flows", docs/design.md, "Registry client and
+ * auth"), first match wins:
  *   1. TART_REGISTRY_USERNAME + TART_REGISTRY_PASSWORD (both needed), only
  *      for TART_REGISTRY_HOSTNAME when that is set;
  *   2. $TART_HOME/auth.json (docker config format, written by `tart login`);
@@ -33,16 +34,18 @@ int credentials_lookup(const char *tart_home, const char *host, struct credentia
 /* Pure parts, for tests and fuzzing: find host in a docker-config-format
  * JSON text.  Returns 1 found, 0 not found (helper names are returned in
  * *helper, malloc'ed, when the config delegates to one), -1 malformed. */
-int credentials_from_docker_config(const char *json_text, size_t len, const char *host, struct credentials *out,
-                                   char **helper, tart_error_t *err);
+int credentials_from_docker_config(const char *json_text, size_t len, const char *host,
+                                   struct credentials *out, char **helper, tart_error_t *err);
 
 /* Parse a credential helper's `get` output {"Username":..,"Secret":..}. */
-int credentials_from_helper_output(const char *json_text, size_t len, struct credentials *out, tart_error_t *err);
+int credentials_from_helper_output(const char *json_text, size_t len, struct credentials *out,
+                                   tart_error_t *err);
 
 /* auth.json maintenance for login/logout: set or remove auths[host] in
  * $TART_HOME/auth.json, written atomically with mode 0600; other keys of
  * the file are kept. */
-int credentials_store(const char *tart_home, const char *host, const struct credentials *c, tart_error_t *err);
+int credentials_store(const char *tart_home, const char *host, const struct credentials *c,
+                      tart_error_t *err);
 int credentials_remove(const char *tart_home, const char *host, tart_error_t *err);
 
 /* Free and wipe (explicit_bzero) the strings. */

@@ -43,7 +43,8 @@ static void load(void)
   for (size_t i = 0; i < sizeof(syms) / sizeof(syms[0]); i++) {
     void *f = dlsym(h, syms[i].name);
     if (f == NULL) {
-      snprintf(load_error, sizeof(load_error), "libcurl.so.4 lacks %s: install a current libcurl4", syms[i].name);
+      snprintf(load_error, sizeof(load_error), "libcurl.so.4 lacks %s: install a current libcurl4",
+               syms[i].name);
       return;
     }
     /* Function and data pointers share a representation on every Linux

@@ -40,7 +40,8 @@ static bool all_zero(const char *p, size_t n)
   return n == 0 || (p[0] == 0 && memcmp(p, p + 1, n - 1) == 0);
 }
 
-static int pwrite_all(int fd, const char *p, size_t n, off_t off, unsigned long long *written, tart_error_t *err)
+static int pwrite_all(int fd, const char *p, size_t n, off_t off, unsigned long long *written,
+                      tart_error_t *err)
 {
   while (n > 0) {
     ssize_t w = pwrite(fd, p, n, off);
@@ -57,7 +58,8 @@ static int pwrite_all(int fd, const char *p, size_t n, off_t off, unsigned long 
   return 0;
 }
 
-int pwrite_nonzero(int fd, const void *buf, size_t n, off_t off, unsigned long long *written, tart_error_t *err)
+int pwrite_nonzero(int fd, const void *buf, size_t n, off_t off, unsigned long long *written,
+                   tart_error_t *err)
 {
   const char *p = buf;
   size_t run = 0, len = 0; /* pending run of non-zero blocks: p[run, run+len) */

@@ -41,6 +41,7 @@ const char *copy_method_name(enum copy_method m);
  * zeros: the file must already read as zeros there (a hole left by
  * ftruncate or a punched range).  *written (may be NULL) is increased by
  * the bytes actually written. */
-int pwrite_nonzero(int fd, const void *buf, size_t len, off_t off, unsigned long long *written, tart_error_t *err);
+int pwrite_nonzero(int fd, const void *buf, size_t len, off_t off, unsigned long long *written,
+                   tart_error_t *err);
 
 #endif

@@ -54,7 +54,8 @@ int tart_home_open(struct tart_home *h, tart_error_t *err)
   h->vms = xasprintf("%s/vms", root);
   h->cache_oci = xasprintf("%s/cache/OCIs", root);
   h->tmp = xasprintf("%s/tmp", root);
-  if (mkdir_p(h->vms, 0755, err) < 0 || mkdir_p(h->cache_oci, 0755, err) < 0 || mkdir_p(h->tmp, 0755, err) < 0) {
+  if (mkdir_p(h->vms, 0755, err) < 0 || mkdir_p(h->cache_oci, 0755, err) < 0 ||
+      mkdir_p(h->tmp, 0755, err) < 0) {
     tart_error_wrap(err, "TART_HOME is invalid");
     goto fail;
   }

@@ -1,4 +1,4 @@
-/* $TART_HOME: where everything lives (U§2).
+/* $TART_HOME: where everything lives (docs/upstream.md, "Storage layout").
  *
  *   $TART_HOME/vms/<name>/            local VMs
  *   $TART_HOME/cache/OCIs/<host>/...  pulled images

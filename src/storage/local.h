@@ -39,7 +39,7 @@ bool local_vm_exists(struct tart_home *h, const char *name);
 int local_vm_open(struct tart_home *h, const char *name, char **path, tart_error_t *err);
 
 /* Delete a local VM.  Takes the run lock first so that a running VM is
- * refused ("VM \"<name>\" is running", exit 2) and no run can start while the
+ * refused ("VM \"<name>\" is running", exit 1) and no run can start while the
  * directory goes away. */
 int local_vm_delete(struct tart_home *h, const char *name, tart_error_t *err);
 

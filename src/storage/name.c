@@ -58,6 +58,7 @@ int vm_name_validate_local(const char *name, tart_error_t *err)
    * where it belongs so a grammar change cannot make a VM unreachable. */
   if (oci_reference_is_remote(name))
     return tart_error_exit(err, TART_EXIT_USAGE, 0,
-                           "invalid VM name \"%s\": it looks like a remote image name, use a local name", name);
+                           "invalid VM name \"%s\": it looks like a remote image name, use a local name",
+                           name);
   return 0;
 }

@@ -1,4 +1,4 @@
-/* VM names (SPEC §3).  A local VM name is a directory name under vms/: not
+/* VM names (docs/design.md, "Storage layout").  A local VM name is a directory name under vms/: not
  * empty, at most 255 bytes, no '/', no "..", no control characters, and it
  * must not parse as a remote name (that would make it unreachable, since
  * every command treats such names as registry references). */

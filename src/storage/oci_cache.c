@@ -190,7 +190,8 @@ int oci_cache_digest(struct tart_home *h, const struct oci_reference *ref, const
   return 0;
 }
 
-int oci_cache_delete(struct tart_home *h, const struct oci_reference *ref, const char *name, tart_error_t *err)
+int oci_cache_delete(struct tart_home *h, const struct oci_reference *ref, const char *name,
+                     tart_error_t *err)
 {
   _cleanup_free_ char *entry = oci_cache_entry_path(h, ref);
   struct stat st;

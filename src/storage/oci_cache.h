@@ -1,4 +1,5 @@
-/* The OCI cache: images pulled from registries (U§2.1, U§4.5, U§4.8).
+/* The OCI cache: images pulled from registries (docs/upstream.md, "Storage layout", docs/upstream.md, "Pull",
+ * docs/upstream.md, "OCI cache").
  *
  *   cache/OCIs/<host>/<ns...>/sha256:<hex>/   a VM directory (+ manifest.json)
  *   cache/OCIs/<host>/<ns...>/<tag>           symlink to the digest directory
@@ -44,7 +45,8 @@ int oci_cache_digest(struct tart_home *h, const struct oci_reference *ref, const
                      tart_error_t *err);
 
 /* Remove the entry (a tag symlink or a digest directory), then GC. */
-int oci_cache_delete(struct tart_home *h, const struct oci_reference *ref, const char *name, tart_error_t *err);
+int oci_cache_delete(struct tart_home *h, const struct oci_reference *ref, const char *name,
+                     tart_error_t *err);
 
 /* Drop dangling tag symlinks, then digest directories that no tag points to
  * and that were not pulled by digest. */

@@ -66,9 +66,9 @@ void lock_index_parse(const char *text, size_t len, struct lock_index *out)
     const char *f = field(&p, lend, &fl); /* "N:" */
     f = field(&p, lend, &fl);             /* kind, or "->" for a waiter */
     if (field_is(f, fl, "POSIX")) {
-      field(&p, lend, &fl);               /* ADVISORY / MANDATORY */
-      field(&p, lend, &fl);               /* READ / WRITE */
-      field(&p, lend, &fl);               /* pid */
+      field(&p, lend, &fl); /* ADVISORY / MANDATORY */
+      field(&p, lend, &fl); /* READ / WRITE */
+      field(&p, lend, &fl); /* pid */
       const char *dev = field(&p, lend, &fl);
       uint64_t ino;
       if (dev != NULL && parse_dev_inode(dev, fl, &ino)) {

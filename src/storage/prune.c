@@ -56,8 +56,10 @@ static int collect(struct tart_home *h, enum prune_entries what, struct prunable
     if (real == NULL)
       continue;
     out->items = xrealloc(out->items, (out->n + 1) * sizeof(*out->items));
-    out->items[out->n++] = (struct prunable){
-        .name = xstrdup(l.items[i].name), .path = real, .accessed = info.accessed.tv_sec, .size = info.allocated};
+    out->items[out->n++] = (struct prunable){.name = xstrdup(l.items[i].name),
+                                             .path = real,
+                                             .accessed = info.accessed.tv_sec,
+                                             .size = info.allocated};
   }
   vm_list_clear(&l);
   return 0;
@@ -69,7 +71,8 @@ static int by_age_oldest_first(const void *a, const void *b)
   return x->accessed < y->accessed ? -1 : x->accessed > y->accessed;
 }
 
-static int remove_one(struct tart_home *h, enum prune_entries what, const struct prunable *p, tart_error_t *err)
+static int remove_one(struct tart_home *h, enum prune_entries what, const struct prunable *p,
+                      tart_error_t *err)
 {
   log_info("pruning %s (%llu bytes)", p->name, (unsigned long long)p->size);
   if (what == PRUNE_VMS)
@@ -117,8 +120,8 @@ int prune_auto(struct tart_home *h, uint64_t required, const char *initiator, ta
     if (ret == 0)
       ret = finish(h, PRUNE_CACHES, err);
   } else {
-    log_info("auto-prune: %llu bytes needed but the cache holds only %llu; leaving it", (unsigned long long)need,
-             (unsigned long long)total);
+    log_info("auto-prune: %llu bytes needed but the cache holds only %llu; leaving it",
+             (unsigned long long)need, (unsigned long long)total);
   }
   prunables_clear(&p);
   return ret;

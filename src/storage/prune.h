@@ -1,4 +1,4 @@
-/* Pruning (U§7): making room by deleting least recently used images.
+/* Pruning (docs/upstream.md, "Pruning"): making room by deleting least recently used images.
  *
  * Prunable "caches" are the digest directories of the OCI cache (tags are
  * only links; dangling ones are collected afterwards).  Prunable "vms" are

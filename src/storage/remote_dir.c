@@ -101,8 +101,8 @@ long remote_dir_extract(const char *archive, const char *dest, tart_error_t *err
     return tart_error_make(err, errno, "cannot resolve %s", dest);
   struct archive *a = tar_reader();
   struct archive *w = archive_write_disk_new();
-  archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_SECURE_NODOTDOT |
-                                        ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+  archive_write_disk_set_options(w, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                        ARCHIVE_EXTRACT_SECURE_NODOTDOT | ARCHIVE_EXTRACT_SECURE_SYMLINKS);
   if (archive_read_open_filename(a, archive, 256 * 1024) != ARCHIVE_OK)
     return extract_fail(a, w, err, "cannot read %s: %s", archive, why(archive_error_string(a)));
   long count = 0;
@@ -132,8 +132,9 @@ long remote_dir_extract(const char *archive, const char *dest, tart_error_t *err
       struct statvfs vfs;
       uint64_t size = (uint64_t)archive_entry_size(e);
       if (statvfs(real, &vfs) == 0 && size + REMOTE_DIR_SPACE_RESERVE > (uint64_t)vfs.f_bavail * vfs.f_frsize)
-        return extract_fail(a, w, err, "cannot unpack %s: entry \"%s\" (%llu bytes) would fill the file system",
-                            archive, name, (unsigned long long)size);
+        return extract_fail(a, w, err,
+                            "cannot unpack %s: entry \"%s\" (%llu bytes) would fill the file system", archive,
+                            name, (unsigned long long)size);
     }
     _cleanup_free_ char *full = xasprintf("%s/%s", real, name);
     archive_entry_set_pathname(e, full);

@@ -1,5 +1,5 @@
 /* `tart run --dir URL`: a directory shared from a .tar.gz on a web server
- * (upstream §9.5).  The archive is downloaded into a URL cache, revalidated
+ * (docs/upstream.md, "Directory shares").  The archive is downloaded into a URL cache, revalidated
  * on later runs, and unpacked into a fresh tmp/ entry that the VM shares;
  * the copy is removed when the run ends (tmp/ GC collects it after a crash).
  *

@@ -1,5 +1,5 @@
 /* Name-based access to any VM, local or cached from a registry: a name that
- * parses as a remote reference (U§4.1) is looked up in the OCI cache,
+ * parses as a remote reference (docs/upstream.md, "References and names") is looked up in the OCI cache,
  * anything else in vms/. */
 #ifndef TART_STORAGE_STORAGE_H
 #define TART_STORAGE_STORAGE_H

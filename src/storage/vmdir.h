@@ -1,4 +1,4 @@
-/* A VM directory: config.json, disk.img, nvram.bin (U§2.2), wherever it is
+/* A VM directory: config.json, disk.img, nvram.bin (docs/upstream.md, "Storage layout"), wherever it is
  * (vms/<name>, an OCI cache entry, a tmp entry).
  *
  * Running state: `tart run` holds an fcntl write lock on config.json for the
@@ -86,10 +86,10 @@ struct timespec vm_dir_access_time(const char *dir);
 /* Everything `list` shows about a VM directory, gathered with one stat per
  * file (list must stay fast with thousands of VMs). */
 struct vm_dir_info {
-  bool initialized;              /* config, disk and nvram all exist */
-  unsigned long long size;       /* apparent bytes of the three files */
-  unsigned long long allocated;  /* allocated bytes of the three files */
-  struct timespec accessed;      /* the directory's atime */
+  bool initialized;             /* config, disk and nvram all exist */
+  unsigned long long size;      /* apparent bytes of the three files */
+  unsigned long long allocated; /* allocated bytes of the three files */
+  struct timespec accessed;     /* the directory's atime */
   enum vm_state state;
 };
 struct lock_index;

@@ -11,7 +11,7 @@
 
 #include <stdarg.h>
 
-/* Exit codes (SPEC §2). */
+/* Exit codes (docs/design.md, "Exit codes"). */
 enum {
   TART_EXIT_OK = 0,
   TART_EXIT_FAILURE = 1,
@@ -30,12 +30,14 @@ typedef struct tart_error *tart_error_t;
  * ": <strerror(errnum)>" is appended.  Returns -1 so that callers can write
  * `return tart_error_make(err, errno, "...")`.  If *err is already set, the
  * previous error is released first. */
-int tart_error_make(tart_error_t *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tart_error_make(tart_error_t *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Like tart_error_make, but errnum only classifies the error for callers
  * (EAGAIN: retry, ENOENT: missing, ...): nothing is appended to the
  * message, which must say everything itself. */
-int tart_error_kind(tart_error_t *err, int errnum, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int tart_error_kind(tart_error_t *err, int errnum, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Same, with an explicit exit code (TART_EXIT_VM_STATE, TART_EXIT_USAGE). */
 int tart_error_exit(tart_error_t *err, int exit_code, int errnum, const char *fmt, ...)

@@ -11,11 +11,12 @@
 #include "util/error.h"
 
 struct parallel_ops {
-  void *(*thread_init)(void *ctx);              /* may be NULL */
-  void (*thread_fini)(void *ctx, void *state);  /* may be NULL */
+  void *(*thread_init)(void *ctx);             /* may be NULL */
+  void (*thread_fini)(void *ctx, void *state); /* may be NULL */
   int (*item)(void *ctx, void *state, size_t i, tart_error_t *err);
 };
 
-int parallel_for(size_t n, unsigned concurrency, const struct parallel_ops *ops, void *ctx, tart_error_t *err);
+int parallel_for(size_t n, unsigned concurrency, const struct parallel_ops *ops, void *ctx,
+                 tart_error_t *err);
 
 #endif

@@ -101,7 +101,7 @@ void session_kvm_internal_error(struct supervisor *s)
     return;
   }
   supervise_end(s, xasprintf("%s, but KVM cannot run this guest: %s (see %s/" VM_QEMU_LOG ")",
-                       s->kvm_wanted_by ? s->kvm_wanted_by : "TART_ACCEL=kvm", reason, s->logs));
+                             s->kvm_wanted_by ? s->kvm_wanted_by : "TART_ACCEL=kvm", reason, s->logs));
   free(reason);
 }
 
@@ -110,7 +110,6 @@ void session_kvm_internal_error(struct supervisor *s)
  * within milliseconds; a KVM that works keeps it running.  0 and *reason:
  * it cannot; 1: it can; -1: no answer (no firmware, QEMU did not start). */
 #define PROBE_RUN_MS 500
-
 
 static int probe_kvm(struct session *x, char **reason)
 {

@@ -199,8 +199,8 @@ int session_launch(struct session *x, bool first, tart_error_t *err)
       if (session_kvm_forced_failure(s, status, err))
         return -1;
       vm_log_last_line(x->dir, VM_QEMU_LOG, line, sizeof(line));
-      return tart_error_make(err, 0, "QEMU failed to start%s%s (see %s/" VM_QEMU_LOG ")", line[0] ? ": " : "", line,
-                             x->logs);
+      return tart_error_make(err, 0, "QEMU failed to start%s%s (see %s/" VM_QEMU_LOG ")", line[0] ? ": " : "",
+                             line, x->logs);
     }
     if (qmp_now_ms() > deadline)
       return tart_error_make(err, ETIMEDOUT, "QEMU did not open its QMP socket within %d s",

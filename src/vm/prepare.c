@@ -21,8 +21,8 @@
 #include "util/log.h"
 #include "util/util.h"
 
-/* Upstream's rule at start (U§8): another running VM with our MAC makes us
- * take a new one, under the global lock. */
+/* Upstream's rule at start (docs/upstream.md, "Clone and MAC addresses"): another running VM with our MAC
+ * makes us take a new one, under the global lock. */
 static int resolve_mac_collision(struct tart_home *h, const char *name, const char *dir, tart_error_t *err)
 {
   _cleanup_free_ char *cfg_path = vm_dir_file(dir, VM_FILE_CONFIG);
@@ -68,7 +68,8 @@ static int check_nvram(const char *dir, enum vm_arch arch, tart_error_t *err)
   _cleanup_free_ char *nvram = vm_dir_file(dir, VM_FILE_NVRAM);
   if (file_apparent_bytes(nvram) == file_apparent_bytes(tmpl))
     return 0;
-  report(REPORT_STATUS, "nvram.bin is not a UEFI variable store this firmware can use: replacing it with a fresh one");
+  report(REPORT_STATUS,
+         "nvram.bin is not a UEFI variable store this firmware can use: replacing it with a fresh one");
   _cleanup_free_ char *fresh = xasprintf("%s.new", nvram);
   unlink(fresh);
   if (copy_file_sparse(tmpl, fresh, 0644, NULL, err) < 0)
@@ -155,7 +156,7 @@ int vm_pick_share_fs(bool suspendable, bool restore, enum qemu_fs *fs, char **vi
   return 0;
 }
 
-/* --dir http(s)://...tar.gz (upstream §9.5): each such share becomes a
+/* --dir http(s)://...tar.gz (docs/upstream.md, "Directory shares"): each such share becomes a
  * fresh tmp/ entry holding the unpacked archive (removed when the run
  * ends); the others are copied as they are. */
 static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, struct qemu_share *shares,
@@ -188,7 +189,7 @@ int session_prepare(struct session *x, tart_error_t *err)
 {
   if (local_vm_open(x->h, x->name, &x->dir, err) < 0)
     return -1;
-  /* Under the global lock (U§9.1): the MAC check (which may rewrite
+  /* Under the global lock (docs/upstream.md, "Running a VM"): the MAC check (which may rewrite
    * config.json), reading the config, and only then the run lock.  The
    * order matters: closing any descriptor of config.json drops this
    * process's fcntl locks on it, and an atomic rewrite would leave the lock
@@ -250,7 +251,7 @@ int session_prepare(struct session *x, tart_error_t *err)
   x->attached = true;
   if (write_net_state(x->dir, &x->na, err) < 0)
     return -1;
-  /* A writable extra disk must not be in use elsewhere (U§2.4.5): hold an
+  /* A writable extra disk must not be in use elsewhere (docs/upstream.md, "Locks and running state"): hold an
    * flock on it for as long as the VM runs. */
   for (size_t i = 0; i < o->n_disks && i < ARRAY_SIZE(x->disk_fds); i++) {
     struct stat st;

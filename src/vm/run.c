@@ -118,13 +118,11 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     goto out;
   }
 
-  if (x.cfg.arch != vm_arch_host())
-  {
+  if (x.cfg.arch != vm_arch_host()) {
     x.notice = xasprintf("this is an %s VM on an %s host: it runs under TCG emulation, slowly",
                          vm_arch_name(x.cfg.arch), vm_arch_name(vm_arch_host()));
     x.notice_kind = REPORT_WARNING;
-  }
-  else if (ac.notice) {
+  } else if (ac.notice) {
     x.notice = xstrdup(ac.notice);
     x.notice_kind = REPORT_NOTICE;
   }

@@ -55,7 +55,7 @@ struct run_opts {
   int ready_fd;
 };
 
-/* How --dir shares reach the guest (SPEC §6: virtio-fs where virtiofsd
+/* How --dir shares reach the guest (docs/design.md, "Shares": virtio-fs where virtiofsd
  * exists, otherwise 9p).  $TART_DIR_SHARING=9p|virtiofs forces one (an
  * unusable virtiofs is then an error).  Otherwise virtio-fs when a
  * virtiofsd is found (virtiofsd_find), we are root (it needs namespaces and

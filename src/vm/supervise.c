@@ -264,8 +264,8 @@ int session_supervise(struct session *x, tart_error_t *err)
         return -1;
       char line[512];
       vm_log_last_line(x->dir, VM_QEMU_LOG, line, sizeof(line));
-      return tart_error_make(err, 0, "QEMU stopped unexpectedly%s%s (see %s/" VM_QEMU_LOG ")", line[0] ? ": " : "",
-                             line, x->logs);
+      return tart_error_make(err, 0, "QEMU stopped unexpectedly%s%s (see %s/" VM_QEMU_LOG ")",
+                             line[0] ? ": " : "", line, x->logs);
     }
     return 0;
   }

@@ -1,4 +1,4 @@
-/* config.json of a VM (U§3), plus our `firmware` key.
+/* config.json of a VM (docs/upstream.md, "config.json"), plus our `firmware` key.
  *
  * The parsed document is kept alongside the typed fields so that keys we do
  * not know (future upstream keys, macOS-only keys such as ecid and
@@ -23,21 +23,21 @@ enum vm_display_unit { VM_DISPLAY_UNIT_NONE = 0, VM_DISPLAY_UNIT_PT, VM_DISPLAY_
 enum vm_refit { VM_REFIT_UNSET = 0, VM_REFIT_ON, VM_REFIT_OFF };
 
 struct vm_config {
-  int version;                  /* always 1 */
-  enum vm_os os;                /* "darwin" when absent */
-  enum vm_arch arch;            /* "arm64" when absent */
-  enum vm_firmware firmware;    /* "efi" when absent */
+  int version;               /* always 1 */
+  enum vm_os os;             /* "darwin" when absent */
+  enum vm_arch arch;         /* "arm64" when absent */
+  enum vm_firmware firmware; /* "efi" when absent */
   int64_t cpu_count_min;
   int64_t cpu_count;
-  uint64_t memory_size_min;     /* bytes */
-  uint64_t memory_size;         /* bytes */
+  uint64_t memory_size_min; /* bytes */
+  uint64_t memory_size;     /* bytes */
   struct mac_addr mac;
-  int64_t display_width;        /* 1024 when absent */
-  int64_t display_height;       /* 768 when absent */
+  int64_t display_width;  /* 1024 when absent */
+  int64_t display_height; /* 768 when absent */
   enum vm_display_unit display_unit;
   enum vm_refit display_refit;
-  char disk_format[16];         /* "raw" (unknown values read as "raw"), "asif" */
-  json_t *doc;                  /* the whole document, owned */
+  char disk_format[16]; /* "raw" (unknown values read as "raw"), "asif" */
+  json_t *doc;          /* the whole document, owned */
 };
 
 /* Parse config.json text.  Required keys: version, cpuCountMin, cpuCount,

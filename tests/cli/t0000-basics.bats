@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # Basics: version, help, usage errors, TART_HOME handling, logging, and the
-# one-line error contract (SPEC §2).
+# one-line error contract (docs/design.md, "Exit codes").
 
 load lib
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# tart create: defaults, firmware, names, sizes, --from-image (SPEC §2, U§1.2).
+# tart create: defaults, firmware, names, sizes, --from-image (docs/design.md, "Commands"; docs/upstream.md, "Command line and flags").
 
 load lib
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # tart list / get / fqn, running and suspended detection, access times and
-# the OCI cache layout (SPEC §2-3, U§1.6, U§1.7, U§2, U§4.8).
+# the OCI cache layout (docs/design.md, "Storage layout"; docs/upstream.md, "Listing and inspecting VMs", docs/upstream.md, "OCI cache").
 
 load lib
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# tart set (U§1.5): CPU, memory, display, MAC, disk replacement and growth.
+# tart set (docs/upstream.md, "Command line and flags"): CPU, memory, display, MAC, disk replacement and growth.
 
 load lib
 
@@ -251,7 +251,7 @@ GB=1000000000
 }
 
 @test "set --disk or --disk-size on a running VM: exit 1 'is running', nothing changes" {
-  # 1 as upstream's "VM is running" (SPEC §2 keeps 2 for does-not-exist,
+  # 1 as upstream's "VM is running" (docs/design.md, "Exit codes" keeps 2 for does-not-exist,
   # not-running and already-running).
   make_vm vm
   hold_run_lock vm

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# tart clone (U§8, SPEC §3): content, holes, MAC rules, failures leave no
+# tart clone (docs/upstream.md, "Clone and MAC addresses"; docs/design.md, "Storage layout"): content, holes, MAC rules, failures leave no
 # trace.
 
 load lib

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# tart rename / tart delete (U§1.16).
+# tart rename / tart delete (docs/upstream.md, "Command line and flags").
 
 load lib
 
@@ -130,7 +130,7 @@ load lib
 }
 
 @test "delete of a running VM: exit 1, VM \"x\" is running, the VM stays" {
-  # Exit 1, not 2: SPEC §2 and upstream (U§1.1) keep 2 for "does not
+  # Exit 1, not 2: docs/design.md, "Exit codes" and upstream keep 2 for "does not
   # exist", "is not running" and "is already running"; "is running" is 1.
   make_vm x
   hold_run_lock x

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Garbage collection of $TART_HOME/tmp (U§2.4): abandoned entries are
+# Garbage collection of $TART_HOME/tmp (docs/upstream.md, "Locks and running state"): abandoned entries are
 # removed before every command except pull and clone; entries flock'ed by
 # their owner are left alone.
 

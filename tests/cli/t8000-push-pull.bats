@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # tart push / pull / clone / list / fqn / delete against a real plain-HTTP
-# docker-registry (SPEC §4, U§1.12, U§1.13, U§4.5, U§4.7, U§4.8).
+# docker-registry (docs/design.md, "OCI wire format"; docs/upstream.md, "Pull", docs/upstream.md, "Push", docs/upstream.md, "OCI cache").
 
 load lib
 load registry
@@ -105,7 +105,7 @@ teardown_file() {
   output_has "image is already cached and linked!"
   [[ "$output" != *"pulling disk"* ]]
   [ "$(registry_requests '"GET /v2/base/img/blobs/')" -eq "$before" ]
-  # Upstream's text: the digest form of the name (U§4.5 step 3).
+  # Upstream's text: the digest form of the name (docs/upstream.md, "Pull").
   output_has $'\n'"$REGISTRY/base/img@$BASE_DIGEST image is already cached and linked!"
 }
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Registry authentication (SPEC §4 "Auth", U§1.8, U§1.9, U§5): Basic
+# Registry authentication (docs/design.md, "Registry client and auth"; docs/upstream.md, "Auth flows"): Basic
 # (htpasswd), Bearer tokens, credential sources and their order, login and
 # logout, TLS verification.  Credentials must never show in output or logs.
 

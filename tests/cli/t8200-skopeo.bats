@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Wire format (SPEC §4, U§4.2-4.4) checked by an independent OCI client:
+# Wire format (docs/design.md, "OCI wire format"; docs/upstream.md, "OCI media types and LZ4 framing") checked by an independent OCI client:
 # skopeo reads what tart pushes and exports, and tart reads what skopeo
 # copies.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# Pull under failure (SPEC §4 "Pull must", §10): an interrupted pull resumes,
+# Pull under failure (docs/design.md, "OCI wire format"): an interrupted pull resumes,
 # corrupt blobs are rejected and never cached, a dead registry is reported
 # in one line, transient errors are retried (500s, dropped connections), and
 # credentials do not follow a redirect to another origin.

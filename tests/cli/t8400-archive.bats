@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# tart export / import (SPEC §2 export/import, §10 archive safety, U§1.14):
+# tart export / import (docs/design.md, "Commands"; docs/upstream.md, "Import and export"):
 # a .tvm is a tar of an OCI image layout; import verifies every digest and
 # refuses entries that could write outside its target.
 

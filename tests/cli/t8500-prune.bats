@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
-# tart prune and automatic pruning before pull (SPEC §4 "Pruning", U§1.15,
-# U§7): least recently accessed first, never a running or local VM unless
+# tart prune and automatic pruning before pull (docs/design.md, "Pruning and caches",
+# docs/upstream.md, "Pruning"): least recently accessed first, never a running or local VM unless
 # asked for VMs, never a running one.
 
 load lib

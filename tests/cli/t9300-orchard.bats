@@ -1,5 +1,5 @@
 #!/usr/bin/env bats
-# The exact calls Orchard's worker makes (SPEC §8), in its order and
+# The exact calls Orchard's worker makes, in its order and
 # spelling (flags before the VM name, "=" forms), against a real registry,
 # with the tiny guest booting under TCG on softnet in a network namespace of
 # the test's own.

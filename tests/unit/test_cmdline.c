@@ -1122,7 +1122,7 @@ static void test_device_summary(void **state)
   f.o.nested = true;
   s = qemu_device_summary(&f.o);
   assert_string_equal(s, "1 CPU, 4096 MiB, 3 NICs, extra disks [rw, ro], virtio-fs shares [w, "
-                      "com.apple.virtio-fs.automount], KVM nested");
+                         "com.apple.virtio-fs.automount], KVM nested");
   free(s);
   f.o.net = QEMU_NET_NONE;
   f.o.n_shares = 0;

@@ -204,7 +204,8 @@ static void test_extract_stays_inside(void **state)
   const struct ent absolute[] = {{abs_name, AE_IFREG, 0644, "owned", NULL}};
   expect_refused("absolute", absolute, 1, "points outside");
   /* A symlink to the outside, then a file written through it. */
-  const struct ent through[] = {{"out", AE_IFLNK, 0777, "..", NULL}, {"out/victim", AE_IFREG, 0644, "owned", NULL}};
+  const struct ent through[] = {{"out", AE_IFLNK, 0777, "..", NULL},
+                                {"out/victim", AE_IFREG, 0644, "owned", NULL}};
   expect_refused("through", through, 2, "cannot unpack");
   /* A hard link to a file outside. */
   const struct ent hard[] = {{"h", AE_IFREG, 0644, NULL, "../victim"}};

@@ -154,10 +154,8 @@ static void test_threads_serialised(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_handler_gets_each_report),
-      cmocka_unit_test(test_no_handler_drops),
-      cmocka_unit_test(test_log_levels_are_kinds),
-      cmocka_unit_test(test_terminal_printer),
+      cmocka_unit_test(test_handler_gets_each_report), cmocka_unit_test(test_no_handler_drops),
+      cmocka_unit_test(test_log_levels_are_kinds),     cmocka_unit_test(test_terminal_printer),
       cmocka_unit_test(test_threads_serialised),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

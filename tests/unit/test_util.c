@@ -16,8 +16,8 @@ static void test_parse_u64_valid(void **state)
 
 static void test_parse_u64_invalid(void **state)
 {
-  static const char *bad[] = {"", "-1", "+1", " 1", "1 ", "1k", "0x10", "1.5", "18446744073709551616",
-                              "99999999999999999999999"};
+  static const char *bad[] = {
+      "", "-1", "+1", " 1", "1 ", "1k", "0x10", "1.5", "18446744073709551616", "99999999999999999999999"};
   for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
     tart_error_t err = NULL;
     uint64_t v = 42;
