@@ -10,6 +10,7 @@
 
 #include "cmd/cmd.h"
 #include "cmd/completion.h"
+#include "cmd/options.h"
 #include "tart-version.h"
 #include "util/log.h"
 #include "util/report.h"
@@ -30,35 +31,47 @@ struct tart_command {
   unsigned flags;
   const char *summary;
   const char *help;
+  const struct cmd_spec *spec; /* cmd/options.h: when set, summary and help come from it */
 };
+
+static const char *command_summary(const struct tart_command *c)
+{
+  return c->spec ? c->spec->abstract : c->summary;
+}
+
+static int command_help(const struct tart_command *c)
+{
+  return c->spec ? cmd_print_help(c->spec) : args_help(c->help);
+}
 
 /* Upstream's registration order (docs/upstream.md, "Command line and flags"); pull and clone skip the tmp GC
  * so an interrupted pull can resume from its tmp entry. */
 static const struct tart_command commands[] = {
-    {"create", cmd_create, CMD_NEED_HOME | CMD_GC_TMP, "Create a VM", cmd_create_help},
-    {"clone", cmd_clone, CMD_NEED_HOME, "Clone a VM", cmd_clone_help},
-    {"run", cmd_run, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, "Run a VM", cmd_run_help},
-    {"set", cmd_set, CMD_NEED_HOME | CMD_GC_TMP, "Modify VM's configuration", cmd_set_help},
-    {"get", cmd_get, CMD_NEED_HOME | CMD_GC_TMP, "Get a VM's configuration", cmd_get_help},
-    {"list", cmd_list, CMD_NEED_HOME | CMD_GC_TMP, "List created VMs", cmd_list_help},
-    {"login", cmd_login, CMD_NEED_HOME | CMD_GC_TMP, "Login to a registry", cmd_login_help},
-    {"logout", cmd_logout, CMD_NEED_HOME | CMD_GC_TMP, "Logout from a registry", cmd_logout_help},
-    {"ip", cmd_ip, CMD_NEED_HOME | CMD_GC_TMP, "Get VM's IP address", cmd_ip_help},
+    {"create", cmd_create, CMD_NEED_HOME | CMD_GC_TMP, "Create a VM", cmd_create_help, NULL},
+    {"clone", cmd_clone, CMD_NEED_HOME, "Clone a VM", cmd_clone_help, NULL},
+    {"run", cmd_run, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, "Run a VM", cmd_run_help, NULL},
+    {"set", cmd_set, CMD_NEED_HOME | CMD_GC_TMP, "Modify VM's configuration", cmd_set_help, NULL},
+    {"get", cmd_get, CMD_NEED_HOME | CMD_GC_TMP, "Get a VM's configuration", cmd_get_help, NULL},
+    {"list", cmd_list, CMD_NEED_HOME | CMD_GC_TMP, "List created VMs", cmd_list_help, NULL},
+    {"login", cmd_login, CMD_NEED_HOME | CMD_GC_TMP, "Login to a registry", cmd_login_help, NULL},
+    {"logout", cmd_logout, CMD_NEED_HOME | CMD_GC_TMP, "Logout from a registry", cmd_logout_help, NULL},
+    {"ip", cmd_ip, CMD_NEED_HOME | CMD_GC_TMP, "Get VM's IP address", cmd_ip_help, NULL},
     {"exec", cmd_exec, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, "Execute a command in a running VM",
-     cmd_exec_help},
-    {"pull", cmd_pull, CMD_NEED_HOME, "Pull a VM from a registry", cmd_pull_help},
-    {"push", cmd_push, CMD_NEED_HOME | CMD_GC_TMP, "Push a VM to a registry", cmd_push_help},
+     cmd_exec_help, NULL},
+    {"pull", cmd_pull, CMD_NEED_HOME, "Pull a VM from a registry", cmd_pull_help, NULL},
+    {"push", cmd_push, CMD_NEED_HOME | CMD_GC_TMP, "Push a VM to a registry", cmd_push_help, NULL},
     {"import", cmd_import, CMD_NEED_HOME | CMD_GC_TMP, "Import VM from a compressed .tvm file",
-     cmd_import_help},
-    {"export", cmd_export, CMD_NEED_HOME | CMD_GC_TMP, "Export VM to a compressed .tvm file",
-     cmd_export_help},
-    {"prune", cmd_prune, CMD_NEED_HOME | CMD_GC_TMP, "Prune OCI caches or local VMs", cmd_prune_help},
-    {"rename", cmd_rename, CMD_NEED_HOME | CMD_GC_TMP, "Rename a local VM", cmd_rename_help},
-    {"stop", cmd_stop, CMD_NEED_HOME | CMD_GC_TMP, "Stop a VM", cmd_stop_help},
-    {"delete", cmd_delete, CMD_NEED_HOME | CMD_GC_TMP, "Delete a VM", cmd_delete_help},
-    {"suspend", cmd_suspend, CMD_NEED_HOME | CMD_GC_TMP, "Suspend a VM", cmd_suspend_help},
-    {"network", cmd_network, 0, "Manage the NAT network", cmd_network_help},
-    {"fqn", cmd_fqn, CMD_NEED_HOME | CMD_GC_TMP | CMD_HIDDEN, "Get a fully-qualified VM name", cmd_fqn_help},
+     cmd_import_help, NULL},
+    {"export", cmd_export, CMD_NEED_HOME | CMD_GC_TMP, "Export VM to a compressed .tvm file", cmd_export_help,
+     NULL},
+    {"prune", cmd_prune, CMD_NEED_HOME | CMD_GC_TMP, "Prune OCI caches or local VMs", cmd_prune_help, NULL},
+    {"rename", cmd_rename, CMD_NEED_HOME | CMD_GC_TMP, "Rename a local VM", cmd_rename_help, NULL},
+    {"stop", cmd_stop, CMD_NEED_HOME | CMD_GC_TMP, NULL, NULL, &cmd_stop_spec},
+    {"delete", cmd_delete, CMD_NEED_HOME | CMD_GC_TMP, "Delete a VM", cmd_delete_help, NULL},
+    {"suspend", cmd_suspend, CMD_NEED_HOME | CMD_GC_TMP, "Suspend a VM", cmd_suspend_help, NULL},
+    {"network", cmd_network, 0, "Manage the NAT network", cmd_network_help, NULL},
+    {"fqn", cmd_fqn, CMD_NEED_HOME | CMD_GC_TMP | CMD_HIDDEN, "Get a fully-qualified VM name", cmd_fqn_help,
+     NULL},
 };
 
 static void print_help(FILE *f)
@@ -74,7 +87,7 @@ static void print_help(FILE *f)
              "SUBCOMMANDS:\n");
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
     if (!(commands[i].flags & CMD_HIDDEN))
-      fprintf(f, "  %-22s  %s\n", commands[i].name, commands[i].summary);
+      fprintf(f, "  %-22s  %s\n", commands[i].name, command_summary(&commands[i]));
   fprintf(f, "\n  See 'tart help <subcommand>' for detailed help.\n");
 }
 
@@ -82,14 +95,20 @@ static void print_help(FILE *f)
 static int completion(const char *shell)
 {
   struct completion_verb verbs[ARRAY_SIZE(commands)];
+  char *made[ARRAY_SIZE(commands)];
   size_t n = 0;
-  for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-    if (!(commands[i].flags & CMD_HIDDEN))
-      verbs[n++] = (struct completion_verb){commands[i].name, commands[i].help};
+  for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+    if (commands[i].flags & CMD_HIDDEN)
+      continue;
+    made[n] = commands[i].spec ? cmd_help_text(commands[i].spec) : NULL;
+    verbs[n] = (struct completion_verb){commands[i].name, made[n] ? made[n] : commands[i].help};
+    n++;
+  }
   _cleanup_error_ tart_error_t err = NULL;
-  if (completion_script(stdout, shell, verbs, n, &err) < 0)
-    return tart_error_print(err);
-  return 0;
+  int r = completion_script(stdout, shell, verbs, n, &err);
+  for (size_t i = 0; i < n; i++)
+    free(made[i]);
+  return r < 0 ? tart_error_print(err) : 0;
 }
 
 static const struct tart_command *find_command(const char *name)
@@ -108,7 +127,7 @@ static int run_command(const struct tart_command *cmd, int argc, char **argv, ta
   /* Help needs no $TART_HOME: answer it before touching the disk. */
   for (int i = 1; !(cmd->flags & CMD_OWN_HELP_SCAN) && i < argc && strcmp(argv[i], "--"); i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-      return args_help(cmd->help);
+      return command_help(cmd);
 
   if (cmd->flags & CMD_NEED_HOME) {
     if (tart_home_open(&ctx.home, err) < 0)
@@ -173,7 +192,7 @@ int main(int argc, char **argv)
       tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown subcommand '%s' (see 'tart --help')", argv[i + 1]);
       return tart_error_print(err);
     }
-    return args_help(c->help);
+    return command_help(c);
   }
 
   const struct tart_command *cmd = find_command(verb);

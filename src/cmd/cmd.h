@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "cmd/options.h"
 #include "storage/home.h"
 #include "util/error.h"
 
@@ -38,7 +39,8 @@ DECLARE_CMD(prune);
 DECLARE_CMD(import);
 DECLARE_CMD(export);
 DECLARE_CMD(run);
-DECLARE_CMD(stop);
+int cmd_stop(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);
+extern const struct cmd_spec cmd_stop_spec;
 DECLARE_CMD(suspend);
 DECLARE_CMD(exec);
 DECLARE_CMD(ip);

@@ -2,40 +2,38 @@
 #include <stdio.h>
 
 #include "cmd/cmd.h"
+#include "cmd/options.h"
 #include "storage/local.h"
 #include "util/util.h"
 #include "vm/control.h"
 
-const char cmd_stop_help[] =
-    "OVERVIEW: Stop a VM\n"
-    "\n"
-    "Asks the guest to power off (ACPI power button), waits up to --timeout seconds,\n"
-    "then stops it hard. A suspended VM's saved state is discarded.\n"
-    "\n"
-    "USAGE: tart stop <name> [--timeout <seconds>]\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <name>                  VM name\n"
-    "\n"
-    "OPTIONS:\n"
-    "  -t, --timeout <seconds> Seconds to wait for the guest to power off; 0 stops it at\n"
-    "                          once (default: 30)\n"
-    "  -h, --help              Show help information.\n";
+static const struct cmd_option stop_options[] = {
+    {'t', 't', "timeout", "<seconds>",
+     "Seconds to wait for the guest to power off; 0 stops it at\n"
+     "once (default: 30)"},
+    {0},
+};
+
+const struct cmd_spec cmd_stop_spec = {
+    .name = "stop",
+    .abstract = "Stop a VM",
+    .discussion = "Asks the guest to power off (ACPI power button), waits up to --timeout seconds,\n"
+                  "then stops it hard. A suspended VM's saved state is discarded.\n",
+    .usage = "tart stop <name> [--timeout <seconds>]",
+    .arguments = "<name>\tVM name\n",
+    .options = stop_options,
+    .vm_arg = CMD_VM_LOCAL,
+};
 
 int cmd_stop(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  static const struct option longopts[] = {
-      {"timeout", required_argument, NULL, 't'},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   uint64_t timeout = 30;
   int c;
-  while ((c = args_next(argc, argv, "ht:", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_stop_spec, err)) != -1) {
     if (c == -2)
       return -1;
     if (c == 'h')
-      return args_help(cmd_stop_help);
+      return cmd_print_help(&cmd_stop_spec);
     if (c == 't' && args_u64("--timeout", optarg, 0, 86400, &timeout, err) < 0)
       return -1;
   }
