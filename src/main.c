@@ -1,8 +1,9 @@
 /* tart: create, run, and ship virtual machines through OCI registries.
  *
- * The command table below is the whole dispatch: each row names a verb, the
- * function in src/cmd/<verb>.c that runs it, and what main must prepare
- * first (git's RUN_SETUP idea), so no verb repeats the set-up. */
+ * The command table below is the whole dispatch: each row gives the function
+ * in src/cmd/<verb>.c that runs a verb, what main must prepare first (git's
+ * RUN_SETUP idea, so no verb repeats the set-up), and the verb's spec
+ * (cmd/options.h): its name, help, options and completion. */
 #include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,52 +27,35 @@ enum {
 };
 
 struct tart_command {
-  const char *name;
   tart_cmd_fn fn;
   unsigned flags;
-  const char *summary;
-  const char *help;
-  const struct cmd_spec *spec; /* cmd/options.h: when set, summary and help come from it */
+  const struct cmd_spec *spec; /* cmd/options.h: its name, options, help and completion */
 };
-
-static const char *command_summary(const struct tart_command *c)
-{
-  return c->spec ? c->spec->abstract : c->summary;
-}
-
-static int command_help(const struct tart_command *c)
-{
-  return c->spec ? cmd_print_help(c->spec) : args_help(c->help);
-}
 
 /* Upstream's registration order (docs/upstream.md, "Command line and flags"); pull and clone skip the tmp GC
  * so an interrupted pull can resume from its tmp entry. */
 static const struct tart_command commands[] = {
-    {"create", cmd_create, CMD_NEED_HOME | CMD_GC_TMP, "Create a VM", cmd_create_help, NULL},
-    {"clone", cmd_clone, CMD_NEED_HOME, "Clone a VM", cmd_clone_help, NULL},
-    {"run", cmd_run, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, "Run a VM", cmd_run_help, NULL},
-    {"set", cmd_set, CMD_NEED_HOME | CMD_GC_TMP, "Modify VM's configuration", cmd_set_help, NULL},
-    {"get", cmd_get, CMD_NEED_HOME | CMD_GC_TMP, "Get a VM's configuration", cmd_get_help, NULL},
-    {"list", cmd_list, CMD_NEED_HOME | CMD_GC_TMP, "List created VMs", cmd_list_help, NULL},
-    {"login", cmd_login, CMD_NEED_HOME | CMD_GC_TMP, "Login to a registry", cmd_login_help, NULL},
-    {"logout", cmd_logout, CMD_NEED_HOME | CMD_GC_TMP, "Logout from a registry", cmd_logout_help, NULL},
-    {"ip", cmd_ip, CMD_NEED_HOME | CMD_GC_TMP, "Get VM's IP address", cmd_ip_help, NULL},
-    {"exec", cmd_exec, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, "Execute a command in a running VM",
-     cmd_exec_help, NULL},
-    {"pull", cmd_pull, CMD_NEED_HOME, "Pull a VM from a registry", cmd_pull_help, NULL},
-    {"push", cmd_push, CMD_NEED_HOME | CMD_GC_TMP, "Push a VM to a registry", cmd_push_help, NULL},
-    {"import", cmd_import, CMD_NEED_HOME | CMD_GC_TMP, "Import VM from a compressed .tvm file",
-     cmd_import_help, NULL},
-    {"export", cmd_export, CMD_NEED_HOME | CMD_GC_TMP, "Export VM to a compressed .tvm file", cmd_export_help,
-     NULL},
-    {"prune", cmd_prune, CMD_NEED_HOME | CMD_GC_TMP, "Prune OCI caches or local VMs", cmd_prune_help, NULL},
-    {"rename", cmd_rename, CMD_NEED_HOME | CMD_GC_TMP, "Rename a local VM", cmd_rename_help, NULL},
-    {"stop", cmd_stop, CMD_NEED_HOME | CMD_GC_TMP, NULL, NULL, &cmd_stop_spec},
-    {"delete", cmd_delete, CMD_NEED_HOME | CMD_GC_TMP, "Delete a VM", cmd_delete_help, NULL},
-    {"suspend", cmd_suspend, CMD_NEED_HOME | CMD_GC_TMP, "Suspend a VM", cmd_suspend_help, NULL},
-    {"network", cmd_network, 0, "Manage the NAT network", cmd_network_help, NULL},
-    {"fqn", cmd_fqn, CMD_NEED_HOME | CMD_GC_TMP | CMD_HIDDEN, "Get a fully-qualified VM name", cmd_fqn_help,
-     NULL},
+    {cmd_create, CMD_NEED_HOME | CMD_GC_TMP, &cmd_create_spec},
+    {cmd_clone, CMD_NEED_HOME, &cmd_clone_spec},
+    {cmd_run, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, &cmd_run_spec},
+    {cmd_set, CMD_NEED_HOME | CMD_GC_TMP, &cmd_set_spec},
+    {cmd_get, CMD_NEED_HOME | CMD_GC_TMP, &cmd_get_spec},
+    {cmd_list, CMD_NEED_HOME | CMD_GC_TMP, &cmd_list_spec},
+    {cmd_login, CMD_NEED_HOME | CMD_GC_TMP, &cmd_login_spec},
+    {cmd_logout, CMD_NEED_HOME | CMD_GC_TMP, &cmd_logout_spec},
+    {cmd_ip, CMD_NEED_HOME | CMD_GC_TMP, &cmd_ip_spec},
+    {cmd_exec, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, &cmd_exec_spec},
+    {cmd_pull, CMD_NEED_HOME, &cmd_pull_spec},
+    {cmd_push, CMD_NEED_HOME | CMD_GC_TMP, &cmd_push_spec},
+    {cmd_import, CMD_NEED_HOME | CMD_GC_TMP, &cmd_import_spec},
+    {cmd_export, CMD_NEED_HOME | CMD_GC_TMP, &cmd_export_spec},
+    {cmd_prune, CMD_NEED_HOME | CMD_GC_TMP, &cmd_prune_spec},
+    {cmd_rename, CMD_NEED_HOME | CMD_GC_TMP, &cmd_rename_spec},
+    {cmd_stop, CMD_NEED_HOME | CMD_GC_TMP, &cmd_stop_spec},
+    {cmd_delete, CMD_NEED_HOME | CMD_GC_TMP, &cmd_delete_spec},
+    {cmd_suspend, CMD_NEED_HOME | CMD_GC_TMP, &cmd_suspend_spec},
+    {cmd_network, 0, &cmd_network_spec},
+    {cmd_fqn, CMD_NEED_HOME | CMD_GC_TMP | CMD_HIDDEN, &cmd_fqn_spec},
 };
 
 static void print_help(FILE *f)
@@ -87,7 +71,7 @@ static void print_help(FILE *f)
              "SUBCOMMANDS:\n");
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
     if (!(commands[i].flags & CMD_HIDDEN))
-      fprintf(f, "  %-22s  %s\n", commands[i].name, command_summary(&commands[i]));
+      fprintf(f, "  %-22s  %s\n", commands[i].spec->name, commands[i].spec->abstract);
   fprintf(f, "\n  See 'tart help <subcommand>' for detailed help.\n");
 }
 
@@ -95,26 +79,18 @@ static void print_help(FILE *f)
 static int completion(const char *shell)
 {
   struct completion_verb verbs[ARRAY_SIZE(commands)];
-  char *made[ARRAY_SIZE(commands)];
-  size_t n = 0;
-  for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
-    if (commands[i].flags & CMD_HIDDEN)
-      continue;
-    made[n] = commands[i].spec ? cmd_help_text(commands[i].spec) : NULL;
-    verbs[n] = (struct completion_verb){commands[i].name, made[n] ? made[n] : commands[i].help};
-    n++;
-  }
+  for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+    verbs[i] = (struct completion_verb){commands[i].spec, (commands[i].flags & CMD_HIDDEN) != 0};
   _cleanup_error_ tart_error_t err = NULL;
-  int r = completion_script(stdout, shell, verbs, n, &err);
-  for (size_t i = 0; i < n; i++)
-    free(made[i]);
-  return r < 0 ? tart_error_print(err) : 0;
+  if (completion_script(stdout, shell, verbs, ARRAY_SIZE(verbs), &err) < 0)
+    return tart_error_print(err);
+  return 0;
 }
 
 static const struct tart_command *find_command(const char *name)
 {
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-    if (!strcmp(commands[i].name, name))
+    if (!strcmp(commands[i].spec->name, name))
       return &commands[i];
   return NULL;
 }
@@ -127,7 +103,7 @@ static int run_command(const struct tart_command *cmd, int argc, char **argv, ta
   /* Help needs no $TART_HOME: answer it before touching the disk. */
   for (int i = 1; !(cmd->flags & CMD_OWN_HELP_SCAN) && i < argc && strcmp(argv[i], "--"); i++)
     if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-      return command_help(cmd);
+      return cmd_print_help(cmd->spec);
 
   if (cmd->flags & CMD_NEED_HOME) {
     if (tart_home_open(&ctx.home, err) < 0)
@@ -192,7 +168,7 @@ int main(int argc, char **argv)
       tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown subcommand '%s' (see 'tart --help')", argv[i + 1]);
       return tart_error_print(err);
     }
-    return command_help(c);
+    return cmd_print_help(c->spec);
   }
 
   const struct tart_command *cmd = find_command(verb);

@@ -60,31 +60,10 @@ int args_positional(int argc, char **argv, int min, int max, const char *names, 
   return 0;
 }
 
-int args_help(const char *help)
-{
-  fputs(help, stdout);
-  return 0;
-}
-
 int args_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out,
              tart_error_t *err)
 {
   char what[64];
   snprintf(what, sizeof(what), "invalid value for %s", flag);
   return parse_u64(value, min, max, out, what, err);
-}
-
-int args_no_options(int argc, char **argv, const char *help, tart_error_t *err)
-{
-  static const struct option longopts[] = {{"help", no_argument, NULL, 'h'}, {0}};
-  int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
-    if (c == -2)
-      return -1;
-    if (c == 'h') {
-      args_help(help);
-      return 1;
-    }
-  }
-  return 0;
 }

@@ -19,9 +19,10 @@ struct tart_ctx {
 
 typedef int (*tart_cmd_fn)(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);
 
+/* A verb: its function and its option table (cmd/options.h). */
 #define DECLARE_CMD(name)                                                                                    \
   int cmd_##name(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);                            \
-  extern const char cmd_##name##_help[]
+  extern const struct cmd_spec cmd_##name##_spec
 
 DECLARE_CMD(create);
 DECLARE_CMD(clone);
@@ -39,8 +40,7 @@ DECLARE_CMD(prune);
 DECLARE_CMD(import);
 DECLARE_CMD(export);
 DECLARE_CMD(run);
-int cmd_stop(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err);
-extern const struct cmd_spec cmd_stop_spec;
+DECLARE_CMD(stop);
 DECLARE_CMD(suspend);
 DECLARE_CMD(exec);
 DECLARE_CMD(ip);
@@ -51,7 +51,8 @@ DECLARE_CMD(network);
 /* getopt_long for a verb: never prints; unknown options and missing values
  * become usage errors (exit 64) naming the option and the verb's --help.
  * Returns the option value, -1 at the end of options, or -2 on error.
- * Every verb's longopts should include {"help", no_argument, NULL, 'h'}. */
+ * Verbs call it through cmd_next (cmd/options.h), which builds the
+ * arguments from their option table. */
 int args_next(int argc, char **argv, const char *shortopts, const struct option *longopts, tart_error_t *err);
 
 /* Check the number of positional arguments left (argc - optind) is within
@@ -62,14 +63,6 @@ int args_positional(int argc, char **argv, int min, int max, const char *names, 
 /* Usage error (exit 64) with " (see 'tart <verb> --help')" appended. */
 int args_usage_error(char **argv, tart_error_t *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-
-/* For verbs without options: parse -h/--help and reject anything else.
- * Returns 1 when help was printed (the verb is done), 0 to go on, -1 on a
- * usage error. */
-int args_no_options(int argc, char **argv, const char *help, tart_error_t *err);
-
-/* Print a verb's help text to stdout. */
-int args_help(const char *help);
 
 /* Parse a flag's numeric value with parse_u64, naming the flag on error. */
 int args_u64(const char *flag, const char *value, uint64_t min, uint64_t max, uint64_t *out,

@@ -1,72 +1,36 @@
 #include "cmd/completion.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util/util.h"
 
-/* Verbs whose first argument is a local VM, and those that also take a
- * cached OCI name (docs/upstream.md, "Command line and flags"). */
-static const char *const local_vm_verbs[] = {"run", "stop", "suspend", "exec",
-                                             "ip",  "set",  "rename",  "export"};
-static const char *const any_vm_verbs[] = {"clone", "get", "delete", "push", "fqn"};
-
-char *completion_flags(const char *help)
-{
-  size_t cap = 64, len = 0;
-  char *out = xmalloc(cap);
-  out[0] = '\0';
-  for (const char *line = help; line && *line;) {
-    const char *end = strchr(line, '\n');
-    size_t n = end ? (size_t)(end - line) : strlen(line);
-    const char *p = line, *stop = line + n;
-    while (p < stop && *p == ' ')
-      p++;
-    /* "-q, --quiet": skip the short form. */
-    if (p + 4 <= stop && p[0] == '-' && p[1] != '-' && p[2] == ',' && p[3] == ' ')
-      p += 4;
-    if (p + 2 < stop && p[0] == '-' && p[1] == '-' && isalnum((unsigned char)p[2])) {
-      const char *q = p + 2;
-      while (q < stop && (isalnum((unsigned char)*q) || *q == '-'))
-        q++;
-      size_t wl = (size_t)(q - p);
-      /* Not already listed (as a whole word). */
-      bool dup = false;
-      for (const char *s = out; (s = strstr(s, "--")) != NULL; s += 2) {
-        if (!strncmp(s, p, wl) && (s[wl] == ' ' || s[wl] == '\0') && (s == out || s[-1] == ' ')) {
-          dup = true;
-          break;
-        }
-      }
-      if (!dup) {
-        if (len + wl + 2 > cap) {
-          cap = (len + wl + 2) * 2;
-          out = xrealloc(out, cap);
-        }
-        if (len)
-          out[len++] = ' ';
-        memcpy(out + len, p, wl);
-        len += wl;
-        out[len] = '\0';
-      }
-    }
-    line = end ? end + 1 : NULL;
-  }
-  return out;
-}
-
 static void verb_list(FILE *f, const struct completion_verb *verbs, size_t n)
 {
-  for (size_t i = 0; i < n; i++)
-    fprintf(f, "%s%s", i ? " " : "", verbs[i].name);
+  const char *sep = "";
+  for (size_t i = 0; i < n; i++) {
+    if (verbs[i].hidden)
+      continue;
+    fprintf(f, "%s%s", sep, verbs[i].spec->name);
+    sep = " ";
+  }
 }
 
-/* "a|b|c": a case pattern of the words, for bash and zsh alike. */
-static void case_pattern(FILE *f, const char *const *words, size_t n)
+/* The verbs whose first argument is a VM name of this kind, between before
+ * and after, separated by sep ("a|b": a case pattern for bash and zsh
+ * alike; "a b" for fish); nothing when no verb takes one. */
+static void vm_verbs(FILE *f, const struct completion_verb *verbs, size_t n, enum cmd_vm_arg vm,
+                     const char *before, const char *sep, const char *after)
 {
-  for (size_t i = 0; i < n; i++)
-    fprintf(f, "%s%s", i ? "|" : "", words[i]);
+  const char *s = before;
+  for (size_t i = 0; i < n; i++) {
+    if (verbs[i].spec->vm_arg != vm)
+      continue;
+    fprintf(f, "%s%s", s, verbs[i].spec->name);
+    s = sep;
+  }
+  if (s != before)
+    fputs(after, f);
 }
 
 static void bash_script(FILE *f, const struct completion_verb *verbs, size_t n)
@@ -87,23 +51,26 @@ static void bash_script(FILE *f, const struct completion_verb *verbs, size_t n)
              "    local flags=\n"
              "    case $verb in\n");
   for (size_t i = 0; i < n; i++) {
-    _cleanup_free_ char *flags = completion_flags(verbs[i].help);
-    fprintf(f, "    %s) flags=\"%s\" ;;\n", verbs[i].name, flags);
+    if (verbs[i].hidden)
+      continue;
+    _cleanup_free_ char *flags = cmd_completion_flags(verbs[i].spec);
+    fprintf(f, "    %s) flags=\"%s\" ;;\n", verbs[i].spec->name, flags);
   }
   fprintf(f, "    esac\n"
              "    COMPREPLY=($(compgen -W \"$flags\" -- \"$cur\"))\n"
              "    return\n"
              "  fi\n"
              "  local words=\n"
-             "  case $verb in\n"
-             "  network) [[ $COMP_CWORD -eq $((i + 1)) ]] && words=\"up down status set\" ;;\n");
-  fprintf(f, "  ");
-  case_pattern(f, local_vm_verbs, ARRAY_SIZE(local_vm_verbs));
-  fprintf(f, ") words=$(command tart list --quiet --source local 2>/dev/null) ;;\n  ");
-  case_pattern(f, any_vm_verbs, ARRAY_SIZE(any_vm_verbs));
+             "  case $verb in\n");
+  for (size_t i = 0; i < n; i++)
+    if (verbs[i].spec->subcommands)
+      fprintf(f, "  %s) [[ $COMP_CWORD -eq $((i + 1)) ]] && words=\"%s\" ;;\n", verbs[i].spec->name,
+              verbs[i].spec->subcommands);
+  vm_verbs(f, verbs, n, CMD_VM_LOCAL, "  ", "|",
+           ") words=$(command tart list --quiet --source local 2>/dev/null) ;;\n");
+  vm_verbs(f, verbs, n, CMD_VM_ANY, "  ", "|", ") words=$(command tart list --quiet 2>/dev/null) ;;\n");
   fprintf(
-      f, ") words=$(command tart list --quiet 2>/dev/null) ;;\n"
-         "  esac\n"
+      f, "  esac\n"
          "  [[ -n $words ]] || return 0 # file names (complete -o default)\n"
          "  COMPREPLY=($(compgen -W \"$words\" -- \"$cur\"))\n"
          "  # OCI names hold ':' which bash splits words at.\n"
@@ -134,8 +101,10 @@ static void zsh_script(FILE *f, const struct completion_verb *verbs, size_t n)
              "  if [[ ${words[CURRENT]} == -* ]]; then\n"
              "    case $verb in\n");
   for (size_t i = 0; i < n; i++) {
-    _cleanup_free_ char *fl = completion_flags(verbs[i].help);
-    fprintf(f, "    %s) flags=(%s) ;;\n", verbs[i].name, fl);
+    if (verbs[i].hidden)
+      continue;
+    _cleanup_free_ char *fl = cmd_completion_flags(verbs[i].spec);
+    fprintf(f, "    %s) flags=(%s) ;;\n", verbs[i].spec->name, fl);
   }
   /* compadd takes the names as they are: a ':' in an OCI name needs no
    * escaping, unlike with _describe. */
@@ -143,17 +112,20 @@ static void zsh_script(FILE *f, const struct completion_verb *verbs, size_t n)
              "    compadd -a flags\n"
              "    return\n"
              "  fi\n"
-             "  case $verb in\n"
-             "  network) (( CURRENT == i + 1 )) && compadd up down status set ;;\n  ");
-  case_pattern(f, local_vm_verbs, ARRAY_SIZE(local_vm_verbs));
-  fprintf(f, ")\n"
-             "    names=(${(f)\"$(command tart list --quiet --source local 2>/dev/null)\"})\n"
-             "    compadd -a names ;;\n  ");
-  case_pattern(f, any_vm_verbs, ARRAY_SIZE(any_vm_verbs));
-  fprintf(f, ")\n"
-             "    names=(${(f)\"$(command tart list --quiet 2>/dev/null)\"})\n"
-             "    compadd -a names ;;\n"
-             "  *) _files ;;\n"
+             "  case $verb in\n");
+  for (size_t i = 0; i < n; i++)
+    if (verbs[i].spec->subcommands)
+      fprintf(f, "  %s) (( CURRENT == i + 1 )) && compadd %s ;;\n", verbs[i].spec->name,
+              verbs[i].spec->subcommands);
+  vm_verbs(f, verbs, n, CMD_VM_LOCAL, "  ", "|",
+           ")\n"
+           "    names=(${(f)\"$(command tart list --quiet --source local 2>/dev/null)\"})\n"
+           "    compadd -a names ;;\n");
+  vm_verbs(f, verbs, n, CMD_VM_ANY, "  ", "|",
+           ")\n"
+           "    names=(${(f)\"$(command tart list --quiet 2>/dev/null)\"})\n"
+           "    compadd -a names ;;\n");
+  fprintf(f, "  *) _files ;;\n"
              "  esac\n"
              "}\n"
              "if [[ $zsh_eval_context[-1] == loadautofunc ]]; then\n"
@@ -170,20 +142,22 @@ static void fish_script(FILE *f, const struct completion_verb *verbs, size_t n)
              "complete -c tart -n __fish_use_subcommand -l debug -d 'Print debug logs'\n"
              "complete -c tart -n __fish_use_subcommand -l version -d 'Show the version'\n");
   for (size_t i = 0; i < n; i++) {
-    fprintf(f, "complete -c tart -f -n __fish_use_subcommand -a %s\n", verbs[i].name);
-    _cleanup_free_ char *fl = completion_flags(verbs[i].help);
+    if (verbs[i].hidden)
+      continue;
+    const char *name = verbs[i].spec->name;
+    fprintf(f, "complete -c tart -f -n __fish_use_subcommand -a %s\n", name);
+    _cleanup_free_ char *fl = cmd_completion_flags(verbs[i].spec);
     for (char *save = NULL, *w = strtok_r(fl, " ", &save); w; w = strtok_r(NULL, " ", &save))
-      fprintf(f, "complete -c tart -n '__fish_seen_subcommand_from %s' -l %s\n", verbs[i].name, w + 2);
+      fprintf(f, "complete -c tart -n '__fish_seen_subcommand_from %s' -l %s\n", name, w + 2);
   }
-  fprintf(f, "complete -c tart -f -n '__fish_seen_subcommand_from network' -a 'up down status set'\n"
-             "complete -c tart -f -n '__fish_seen_subcommand_from");
-  for (size_t i = 0; i < ARRAY_SIZE(local_vm_verbs); i++)
-    fprintf(f, " %s", local_vm_verbs[i]);
-  fprintf(f, "' -a '(command tart list --quiet --source local 2>/dev/null)'\n"
-             "complete -c tart -f -n '__fish_seen_subcommand_from");
-  for (size_t i = 0; i < ARRAY_SIZE(any_vm_verbs); i++)
-    fprintf(f, " %s", any_vm_verbs[i]);
-  fprintf(f, "' -a '(command tart list --quiet 2>/dev/null)'\n");
+  for (size_t i = 0; i < n; i++)
+    if (verbs[i].spec->subcommands)
+      fprintf(f, "complete -c tart -f -n '__fish_seen_subcommand_from %s' -a '%s'\n", verbs[i].spec->name,
+              verbs[i].spec->subcommands);
+  vm_verbs(f, verbs, n, CMD_VM_LOCAL, "complete -c tart -f -n '__fish_seen_subcommand_from ", " ",
+           "' -a '(command tart list --quiet --source local 2>/dev/null)'\n");
+  vm_verbs(f, verbs, n, CMD_VM_ANY, "complete -c tart -f -n '__fish_seen_subcommand_from ", " ",
+           "' -a '(command tart list --quiet 2>/dev/null)'\n");
 }
 
 int completion_script(FILE *f, const char *shell, const struct completion_verb *verbs, size_t n,

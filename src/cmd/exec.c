@@ -15,21 +15,25 @@
 #include "storage/vmdir.h"
 #include "util/util.h"
 
-const char cmd_exec_help[] = "OVERVIEW: Execute a command in a running VM\n"
-                             "\n"
-                             "Runs the command through the QEMU guest agent (qemu-ga, the guest's\n"
-                             "qemu-guest-agent package) and exits with its exit code.\n"
-                             "\n"
-                             "USAGE: tart exec [-i] [-t] <name> <command> [<args> ...]\n"
-                             "\n"
-                             "ARGUMENTS:\n"
-                             "  <name>                  VM name\n"
-                             "  <command>               command to run, and its arguments\n"
-                             "\n"
-                             "OPTIONS:\n"
-                             "  -i, --interactive       Send standard input to the command\n"
-                             "  -t, --tty               Allocate a terminal (not available through qemu-ga)\n"
-                             "  -h, --help              Show help information.\n";
+static const struct cmd_option exec_options[] = {
+    {'i', 'i', "interactive", NULL, "Send standard input to the command"},
+    {'t', 't', "tty", NULL, "Allocate a terminal (not available through qemu-ga)"},
+    {0},
+};
+
+const struct cmd_spec cmd_exec_spec = {
+    .name = "exec",
+    .abstract = "Execute a command in a running VM",
+    .discussion = "Runs the command through the QEMU guest agent (qemu-ga, the guest's\n"
+                  "qemu-guest-agent package) and exits with its exit code.\n",
+    .usage = "tart exec [-i] [-t] <name> <command> [<args> ...]",
+    .arguments = "<name>\tVM name\n"
+                 "<command>\tcommand to run, and its arguments\n",
+    .options = exec_options,
+    .vm_arg = CMD_VM_LOCAL,
+    /* Options end at the VM name; the rest belongs to the command. */
+    .stop_at_positional = true,
+};
 
 #define AGENT_TIMEOUT_MS 15000
 #define AGENT_STEP_MS    5000
@@ -79,20 +83,13 @@ static int write_all(int fd, const char *p, size_t n)
 
 int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  static const struct option longopts[] = {
-      {"interactive", no_argument, NULL, 'i'},
-      {"tty", no_argument, NULL, 't'},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   bool interactive = false;
   int c;
-  /* "+": options stop at the VM name; the rest belongs to the command. */
-  while ((c = args_next(argc, argv, "+hit", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_exec_spec, err)) != -1) {
     if (c == -2)
       return -1;
     if (c == 'h')
-      return args_help(cmd_exec_help);
+      return cmd_print_help(&cmd_exec_spec);
     if (c == 'i')
       interactive = true;
     if (c == 't')

@@ -7,27 +7,27 @@
 #include "oci/layout.h"
 #include "util/util.h"
 
-const char cmd_export_help[] =
-    "OVERVIEW: Export VM to a compressed .tvm file\n"
-    "\n"
-    "Writes a tar of an OCI image layout holding the blobs `tart push` would upload\n"
-    "(disk chunks compressed as Tart does), readable by OCI tools such as skopeo\n"
-    "(oci-archive:<path>).\n"
-    "\n"
-    "USAGE: tart export <name> [<path>]\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <name>                  Source VM name (local or a cached remote name).\n"
-    "  <path>                  Path to the destination file (default: ./<name>.tvm).\n"
-    "\n"
-    "OPTIONS:\n"
-    "  -h, --help              Show help information.\n";
+const struct cmd_spec cmd_export_spec = {
+    .name = "export",
+    .abstract = "Export VM to a compressed .tvm file",
+    .discussion = "Writes a tar of an OCI image layout holding the blobs `tart push` would upload\n"
+                  "(disk chunks compressed as Tart does), readable by OCI tools such as skopeo\n"
+                  "(oci-archive:<path>).\n",
+    .usage = "tart export <name> [<path>]",
+    .arguments = "<name>\tSource VM name (local or a cached remote name).\n"
+                 "<path>\tPath to the destination file (default: ./<name>.tvm).\n",
+    .vm_arg = CMD_VM_LOCAL,
+};
 
 int cmd_export(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  int help = args_no_options(argc, argv, cmd_export_help, err);
-  if (help != 0)
-    return help < 0 ? -1 : 0;
+  int c;
+  while ((c = cmd_next(argc, argv, &cmd_export_spec, err)) != -1) {
+    if (c == -2)
+      return -1;
+    if (c == 'h')
+      return cmd_print_help(&cmd_export_spec);
+  }
   if (args_positional(argc, argv, 1, 2, "<name>", err) < 0)
     return -1;
   const char *name = argv[optind];

@@ -4,25 +4,27 @@
 #include <stdlib.h>
 
 #include "cmd/cmd.h"
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "storage/oci_cache.h"
 #include "util/util.h"
 
-const char cmd_fqn_help[] = "OVERVIEW: Get a fully-qualified VM name\n"
-                            "\n"
-                            "USAGE: tart fqn <name>\n"
-                            "\n"
-                            "ARGUMENTS:\n"
-                            "  <name>                  VM name\n"
-                            "\n"
-                            "OPTIONS:\n"
-                            "  -h, --help              Show help information.\n";
+const struct cmd_spec cmd_fqn_spec = {
+    .name = "fqn",
+    .abstract = "Get a fully-qualified VM name",
+    .usage = "tart fqn <name>",
+    .arguments = "<name>\tVM name\n",
+    .vm_arg = CMD_VM_ANY,
+};
 
 int cmd_fqn(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  int help = args_no_options(argc, argv, cmd_fqn_help, err);
-  if (help != 0)
-    return help < 0 ? -1 : 0;
+  int c;
+  while ((c = cmd_next(argc, argv, &cmd_fqn_spec, err)) != -1) {
+    if (c == -2)
+      return -1;
+    if (c == 'h')
+      return cmd_print_help(&cmd_fqn_spec);
+  }
   if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
     return -1;
   const char *name = argv[optind];

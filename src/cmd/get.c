@@ -11,32 +11,30 @@
 #include "util/util.h"
 #include "vmconfig/config.h"
 
-const char cmd_get_help[] = "OVERVIEW: Get a VM's configuration\n"
-                            "\n"
-                            "USAGE: tart get <name> [--format <format>]\n"
-                            "\n"
-                            "ARGUMENTS:\n"
-                            "  <name>                  VM name.\n"
-                            "\n"
-                            "OPTIONS:\n"
-                            "  --format <format>       Output format: text or json (default: text)\n"
-                            "  -h, --help              Show help information.\n";
+static const struct cmd_option get_options[] = {
+    {'f', 0, "format", "<format>", "Output format: text or json (default: text)"},
+    {0},
+};
+
+const struct cmd_spec cmd_get_spec = {
+    .name = "get",
+    .abstract = "Get a VM's configuration",
+    .usage = "tart get <name> [--format <format>]",
+    .arguments = "<name>\tVM name.\n",
+    .options = get_options,
+    .vm_arg = CMD_VM_ANY,
+};
 
 int cmd_get(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  static const struct option longopts[] = {
-      {"format", required_argument, NULL, 'f'},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   bool json = false;
   int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_get_spec, err)) != -1) {
     switch (c) {
     case -2:
       return -1;
     case 'h':
-      return args_help(cmd_get_help);
+      return cmd_print_help(&cmd_get_spec);
     case 'f':
       if (!strcmp(optarg, "json"))
         json = true;

@@ -15,17 +15,21 @@
 #include "util/format.h"
 #include "util/util.h"
 
-const char cmd_list_help[] =
-    "OVERVIEW: List created VMs\n"
-    "\n"
-    "USAGE: tart list [--source <source>] [--format <format>] [--quiet]\n"
-    "\n"
-    "OPTIONS:\n"
-    "  --source <source>       Only display VMs from the specified source (e.g. --source\n"
-    "                          local, --source oci).\n"
-    "  --format <format>       Output format: text or json (default: text)\n"
-    "  -q, --quiet             Only display VM names.\n"
-    "  -h, --help              Show help information.\n";
+static const struct cmd_option list_options[] = {
+    {'s', 0, "source", "<source>",
+     "Only display VMs from the specified source (e.g. --source\n"
+     "local, --source oci)."},
+    {'f', 0, "format", "<format>", "Output format: text or json (default: text)"},
+    {'q', 'q', "quiet", NULL, "Only display VM names."},
+    {0},
+};
+
+const struct cmd_spec cmd_list_spec = {
+    .name = "list",
+    .abstract = "List created VMs",
+    .usage = "tart list [--source <source>] [--format <format>] [--quiet]",
+    .options = list_options,
+};
 
 struct row {
   const char *source, *name;
@@ -98,21 +102,14 @@ static void collect(struct vm_list *l, const char *source, const struct lock_ind
 
 int cmd_list(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  static const struct option longopts[] = {
-      {"source", required_argument, NULL, 's'},
-      {"format", required_argument, NULL, 'f'},
-      {"quiet", no_argument, NULL, 'q'},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   bool json = false, quiet = false, want_local = true, want_oci = true;
   int c;
-  while ((c = args_next(argc, argv, "hq", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_list_spec, err)) != -1) {
     switch (c) {
     case -2:
       return -1;
     case 'h':
-      return args_help(cmd_list_help);
+      return cmd_print_help(&cmd_list_spec);
     case 'q':
       quiet = true;
       break;

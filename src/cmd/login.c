@@ -13,22 +13,26 @@
 #include "registry/credentials.h"
 #include "util/util.h"
 
-const char cmd_login_help[] =
-    "OVERVIEW: Login to a registry\n"
-    "\n"
-    "USAGE: tart login <host> [--username <username>] [--password-stdin] [--insecure]\n"
-    "                  [--no-validate]\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <host>                  host[:port] of the registry, e.g. ghcr.io\n"
-    "\n"
-    "OPTIONS:\n"
-    "  --username <username>   username\n"
-    "  --password-stdin        read the password from standard input\n"
-    "  --insecure              connect to the OCI registry via insecure HTTP protocol\n"
-    "  --no-validate           skip validation of the registry's credentials before\n"
-    "                          logging-in\n"
-    "  -h, --help              Show help information.\n";
+enum { OPT_USER = CMD_OPT_LONG, OPT_STDIN, OPT_INSECURE, OPT_NO_VALIDATE };
+
+static const struct cmd_option login_options[] = {
+    {OPT_USER, 0, "username", "<username>", "username"},
+    {OPT_STDIN, 0, "password-stdin", NULL, "read the password from standard input"},
+    {OPT_INSECURE, 0, "insecure", NULL, "connect to the OCI registry via insecure HTTP protocol"},
+    {OPT_NO_VALIDATE, 0, "no-validate", NULL,
+     "skip validation of the registry's credentials before\n"
+     "logging-in"},
+    {0},
+};
+
+const struct cmd_spec cmd_login_spec = {
+    .name = "login",
+    .abstract = "Login to a registry",
+    .usage = "tart login <host> [--username <username>] [--password-stdin] [--insecure]\n"
+             "                  [--no-validate]",
+    .arguments = "<host>\thost[:port] of the registry, e.g. ghcr.io\n",
+    .options = login_options,
+};
 
 #define CRED_MAX 8192
 
@@ -100,24 +104,15 @@ static int prompt(const char *label, bool echo, char **out, tart_error_t *err)
 
 int cmd_login(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  enum { OPT_USER = 256, OPT_STDIN, OPT_INSECURE, OPT_NO_VALIDATE };
-  static const struct option longopts[] = {
-      {"username", required_argument, NULL, OPT_USER},
-      {"password-stdin", no_argument, NULL, OPT_STDIN},
-      {"insecure", no_argument, NULL, OPT_INSECURE},
-      {"no-validate", no_argument, NULL, OPT_NO_VALIDATE},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   const char *username = NULL;
   bool from_stdin = false, insecure = false, validate = true;
   int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_login_spec, err)) != -1) {
     switch (c) {
     case -2:
       return -1;
     case 'h':
-      return args_help(cmd_login_help);
+      return cmd_print_help(&cmd_login_spec);
     case OPT_USER:
       username = optarg;
       break;

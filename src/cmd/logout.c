@@ -4,21 +4,22 @@
 #include "cmd/cmd.h"
 #include "registry/credentials.h"
 
-const char cmd_logout_help[] = "OVERVIEW: Logout from a registry\n"
-                               "\n"
-                               "USAGE: tart logout <host>\n"
-                               "\n"
-                               "ARGUMENTS:\n"
-                               "  <host>                  host[:port] of the registry\n"
-                               "\n"
-                               "OPTIONS:\n"
-                               "  -h, --help              Show help information.\n";
+const struct cmd_spec cmd_logout_spec = {
+    .name = "logout",
+    .abstract = "Logout from a registry",
+    .usage = "tart logout <host>",
+    .arguments = "<host>\thost[:port] of the registry\n",
+};
 
 int cmd_logout(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  int help = args_no_options(argc, argv, cmd_logout_help, err);
-  if (help != 0)
-    return help < 0 ? -1 : 0;
+  int c;
+  while ((c = cmd_next(argc, argv, &cmd_logout_spec, err)) != -1) {
+    if (c == -2)
+      return -1;
+    if (c == 'h')
+      return cmd_print_help(&cmd_logout_spec);
+  }
   if (args_positional(argc, argv, 1, 1, "<host>", err) < 0)
     return -1;
   if (tart_home_lock(&ctx->home, err) < 0)

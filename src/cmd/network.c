@@ -14,34 +14,43 @@
 #include "util/process.h"
 #include "util/log.h"
 
-const char cmd_network_help[] =
-    "OVERVIEW: Manage the NAT network VMs use by default\n"
-    "\n"
-    "The network is a bridge " NET_BRIDGE " holding the gateway address, dnsmasq serving DHCP\n"
-    "and DNS on it, an nftables table \"ip tart\" masquerading the subnet, and IPv4\n"
-    "forwarding. `tart run` as root brings it up when needed. Its state lives in\n"
-    "$TART_NETWORK_DIR (default " NET_DEFAULT_DIR ").\n"
-    "\n"
-    "USAGE: tart network up [--allow-users]\n"
-    "       tart network down\n"
-    "       tart network status [--format text|json]\n"
-    "       tart network set [--address <ip>] [--mask <mask>] [--lease-time <seconds>]\n"
-    "\n"
-    "SUBCOMMANDS:\n"
-    "  up                      Create what is missing, restart a dead DHCP server (root)\n"
-    "  down                    Remove what `up` created (root)\n"
-    "  status                  Say what is up and what is missing; exit 1 if not all up\n"
-    "  set                     Change the settings (kept for later `up`s) and, if the\n"
-    "                          network is up, apply them now\n"
-    "\n"
-    "OPTIONS:\n"
-    "  --allow-users           Let users other than root run VMs on it: allow " NET_BRIDGE "\n"
-    "                          in " NET_BRIDGE_CONF " and make qemu-bridge-helper setuid root\n"
-    "  --format <format>       text or json (default: text)\n"
-    "  --address <ip>          Gateway address; the subnet follows (default " NET_DEFAULT_ADDRESS ")\n"
-    "  --mask <mask>           Network mask (default " NET_DEFAULT_MASK ")\n"
-    "  --lease-time <seconds>  DHCP lease time (default 600)\n"
-    "  -h, --help              Show help information.\n";
+enum { OPT_FORMAT = CMD_OPT_LONG, OPT_ADDRESS, OPT_MASK, OPT_LEASE, OPT_ALLOW };
+
+/* One table for all subcommands, as the help shows them: each flag goes
+ * with one subcommand (its USAGE line), which cmd_network checks after
+ * parsing. */
+static const struct cmd_option network_options[] = {
+    {OPT_ALLOW, 0, "allow-users", NULL,
+     "Let users other than root run VMs on it: allow " NET_BRIDGE "\n"
+     "in " NET_BRIDGE_CONF " and make qemu-bridge-helper setuid root"},
+    {OPT_FORMAT, 0, "format", "<format>", "text or json (default: text)"},
+    {OPT_ADDRESS, 0, "address", "<ip>",
+     "Gateway address; the subnet follows (default " NET_DEFAULT_ADDRESS ")"},
+    {OPT_MASK, 0, "mask", "<mask>", "Network mask (default " NET_DEFAULT_MASK ")"},
+    {OPT_LEASE, 0, "lease-time", "<seconds>", "DHCP lease time (default 600)"},
+    {0},
+};
+
+const struct cmd_spec cmd_network_spec = {
+    .name = "network",
+    .abstract = "Manage the NAT network VMs use by default",
+    .discussion = "The network is a bridge " NET_BRIDGE " holding the gateway address, dnsmasq serving DHCP\n"
+                  "and DNS on it, an nftables table \"ip tart\" masquerading the subnet, and IPv4\n"
+                  "forwarding. `tart run` as root brings it up when needed. Its state lives in\n"
+                  "$TART_NETWORK_DIR (default " NET_DEFAULT_DIR ").\n",
+    .usage = "tart network up [--allow-users]\n"
+             "       tart network down\n"
+             "       tart network status [--format text|json]\n"
+             "       tart network set [--address <ip>] [--mask <mask>] [--lease-time <seconds>]",
+    /* With .subcommands set, --help lists these under SUBCOMMANDS. */
+    .arguments = "up\tCreate what is missing, restart a dead DHCP server (root)\n"
+                 "down\tRemove what `up` created (root)\n"
+                 "status\tSay what is up and what is missing; exit 1 if not all up\n"
+                 "set\tChange the settings (kept for later `up`s) and, if the\n"
+                 "\tnetwork is up, apply them now\n",
+    .options = network_options,
+    .subcommands = "up down status set",
+};
 
 /* qemu-bridge-helper must run as root to make taps: Debian installs it
  * without the setuid bit.  dpkg-statoverride keeps the bit across package
@@ -137,28 +146,18 @@ static int parse_ipv4(const char *flag, const char *v, struct in_addr *out, char
 int cmd_network(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
   (void)ctx;
-  enum { OPT_FORMAT = 256, OPT_ADDRESS, OPT_MASK, OPT_LEASE, OPT_ALLOW };
-  static const struct option longopts[] = {
-      {"format", required_argument, NULL, OPT_FORMAT},
-      {"address", required_argument, NULL, OPT_ADDRESS},
-      {"mask", required_argument, NULL, OPT_MASK},
-      {"lease-time", required_argument, NULL, OPT_LEASE},
-      {"allow-users", no_argument, NULL, OPT_ALLOW},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   _cleanup_free_ char *dir = net_dir();
   struct net_settings s;
   bool json = false, allow = false, have_addr = false, have_mask = false, have_lease = false;
   struct in_addr addr = {0}, mask = {0};
   uint64_t lease = 0;
   int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_network_spec, err)) != -1) {
     switch (c) {
     case -2:
       return -1;
     case 'h':
-      return args_help(cmd_network_help);
+      return cmd_print_help(&cmd_network_spec);
     case OPT_FORMAT:
       if (strcmp(optarg, "text") && strcmp(optarg, "json"))
         return args_usage_error(argv, err, "invalid value for --format: \"%s\" (use text or json)", optarg);

@@ -110,7 +110,9 @@ char *cmd_help_text(const struct cmd_spec *spec)
   puts_(&t, spec->usage);
   puts_(&t, "\n");
   if (spec->arguments) {
-    puts_(&t, "\nARGUMENTS:\n");
+    /* A verb whose first argument is a subcommand (network) lists them
+     * under SUBCOMMANDS, as `tart --help` lists the verbs. */
+    puts_(&t, spec->subcommands ? "\nSUBCOMMANDS:\n" : "\nARGUMENTS:\n");
     /* "<name>\tdescription\n", continuation lines "\tmore\n". */
     for (const char *line = spec->arguments; *line;) {
       const char *end = strchr(line, '\n');

@@ -58,7 +58,8 @@ struct cmd_spec {
   const char *discussion; /* paragraphs after the OVERVIEW line, or NULL */
   const char *usage;      /* after "USAGE: "; continuation lines carry their own indentation */
   /* ARGUMENTS, one per line as "<name>\tdescription" (a description of
-   * several lines continues on lines that start with '\t'), or NULL. */
+   * several lines continues on lines that start with '\t'), or NULL.  With
+   * .subcommands, the section is titled SUBCOMMANDS and lists them. */
   const char *arguments;
   const struct cmd_option *options; /* ends with {0}; NULL: none but --help */
   enum cmd_vm_arg vm_arg;
@@ -76,9 +77,10 @@ struct cmd_spec {
 int cmd_next(int argc, char **argv, const struct cmd_spec *spec, tart_error_t *err);
 
 /* Pure.  The verb's --help text (malloc'ed): OVERVIEW, the discussion,
- * USAGE, ARGUMENTS and OPTIONS, options in table order and -h/--help
- * last, each as "  -x, --name <value>" padded to column 26 (or alone on
- * its line when longer) followed by its help lines. */
+ * USAGE, ARGUMENTS (SUBCOMMANDS with .subcommands) and OPTIONS, options in
+ * table order and -h/--help last, each as "  -x, --name <value>" padded to
+ * column 26 (or alone on its line when longer) followed by its help
+ * lines. */
 char *cmd_help_text(const struct cmd_spec *spec);
 
 /* Print the help to stdout; returns 0. */

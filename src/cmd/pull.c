@@ -4,48 +4,47 @@
 
 #include "cmd/cmd.h"
 #include "oci/pull.h"
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "storage/local.h"
 #include "util/util.h"
 
-const char cmd_pull_help[] =
-    "OVERVIEW: Pull a VM from a registry\n"
-    "\n"
-    "Pulls a virtual machine from a remote OCI-compatible registry into the local\n"
-    "cache. Every blob and every disk chunk is verified against its digest; an\n"
-    "interrupted pull resumes where it stopped when run again.\n"
-    "\n"
-    "USAGE: tart pull <remote-name> [--insecure] [--concurrency <n>]\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <remote-name>           remote VM name, e.g. ghcr.io/org/image:tag or\n"
-    "                          ghcr.io/org/image@sha256:<digest>\n"
-    "\n"
-    "OPTIONS:\n"
-    "  --insecure              connect to the OCI registry via insecure HTTP protocol\n"
-    "  --concurrency <n>       network concurrency to use when pulling a remote VM from\n"
-    "                          the OCI-compatible registry (default: 4)\n"
-    "  -h, --help              Show help information.\n";
+enum { OPT_INSECURE = CMD_OPT_LONG, OPT_CONCURRENCY, OPT_DEDUP };
+
+static const struct cmd_option pull_options[] = {
+    {OPT_INSECURE, 0, "insecure", NULL, "connect to the OCI registry via insecure HTTP protocol"},
+    {OPT_CONCURRENCY, 0, "concurrency", "<n>",
+     "network concurrency to use when pulling a remote VM from\n"
+     "the OCI-compatible registry (default: 4)"},
+    /* docs/upstream.md, "Command line and flags": accepted, no effect. */
+    {OPT_DEDUP, 0, "deduplicate", NULL,
+     "accepted for compatibility; no effect: layers are always\n"
+     "reused by digest"},
+    {0},
+};
+
+const struct cmd_spec cmd_pull_spec = {
+    .name = "pull",
+    .abstract = "Pull a VM from a registry",
+    .discussion = "Pulls a virtual machine from a remote OCI-compatible registry into the local\n"
+                  "cache. Every blob and every disk chunk is verified against its digest; an\n"
+                  "interrupted pull resumes where it stopped when run again.\n",
+    .usage = "tart pull <remote-name> [--insecure] [--concurrency <n>]",
+    .arguments = "<remote-name>\tremote VM name, e.g. ghcr.io/org/image:tag or\n"
+                 "\tghcr.io/org/image@sha256:<digest>\n",
+    .options = pull_options,
+};
 
 int cmd_pull(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  enum { OPT_INSECURE = 256, OPT_CONCURRENCY, OPT_DEDUP };
-  static const struct option longopts[] = {
-      {"insecure", no_argument, NULL, OPT_INSECURE},
-      {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
-      {"deduplicate", no_argument, NULL, OPT_DEDUP},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   struct pull_opts o = {.concurrency = 4};
   int c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_pull_spec, err)) != -1) {
     uint64_t v;
     switch (c) {
     case -2:
       return -1;
     case 'h':
-      return args_help(cmd_pull_help);
+      return cmd_print_help(&cmd_pull_spec);
     case OPT_INSECURE:
       o.insecure = true;
       break;

@@ -6,52 +6,49 @@
 #include "oci/push.h"
 #include "util/util.h"
 
-const char cmd_push_help[] =
-    "OVERVIEW: Push a VM to a registry\n"
-    "\n"
-    "USAGE: tart push <local-or-remote-name> <remote-name> ... [--insecure]\n"
-    "                 [--concurrency <n>] [--chunk-size <MB>] [--label <key=value> ...]\n"
-    "                 [--populate-cache]\n"
-    "\n"
-    "ARGUMENTS:\n"
-    "  <local-or-remote-name>  local or remote (cached) VM name\n"
-    "  <remote-name>           remote VM name(s), e.g. ghcr.io/org/image:tag\n"
-    "\n"
-    "OPTIONS:\n"
-    "  --insecure              connect to the OCI registry via insecure HTTP protocol\n"
-    "  --concurrency <n>       network concurrency to use when pushing a local VM to the\n"
-    "                          OCI-compatible registry (default: 4)\n"
-    "  --chunk-size <MB>       upload blobs in chunks of this many megabytes (10^6\n"
-    "                          bytes); 0 uploads each blob in one request (default: 0).\n"
-    "                          ECR needs more than 5 MB, GHCR less than 4 MB; GCR does\n"
-    "                          not support chunked uploads.\n"
-    "  --label <key=value>     additional metadata to attach to the OCI image\n"
-    "                          configuration (repeatable)\n"
-    "  --populate-cache        cache pushed images locally, as if pulled\n"
-    "  -h, --help              Show help information.\n";
+enum { OPT_INSECURE = CMD_OPT_LONG, OPT_CONCURRENCY, OPT_CHUNK, OPT_LABEL, OPT_POPULATE };
+
+static const struct cmd_option push_options[] = {
+    {OPT_INSECURE, 0, "insecure", NULL, "connect to the OCI registry via insecure HTTP protocol"},
+    {OPT_CONCURRENCY, 0, "concurrency", "<n>",
+     "network concurrency to use when pushing a local VM to the\n"
+     "OCI-compatible registry (default: 4)"},
+    {OPT_CHUNK, 0, "chunk-size", "<MB>",
+     "upload blobs in chunks of this many megabytes (10^6\n"
+     "bytes); 0 uploads each blob in one request (default: 0).\n"
+     "ECR needs more than 5 MB, GHCR less than 4 MB; GCR does\n"
+     "not support chunked uploads."},
+    {OPT_LABEL, 0, "label", "<key=value>",
+     "additional metadata to attach to the OCI image\n"
+     "configuration (repeatable)"},
+    {OPT_POPULATE, 0, "populate-cache", NULL, "cache pushed images locally, as if pulled"},
+    {0},
+};
+
+const struct cmd_spec cmd_push_spec = {
+    .name = "push",
+    .abstract = "Push a VM to a registry",
+    .usage = "tart push <local-or-remote-name> <remote-name> ... [--insecure]\n"
+             "                 [--concurrency <n>] [--chunk-size <MB>] [--label <key=value> ...]\n"
+             "                 [--populate-cache]",
+    .arguments = "<local-or-remote-name>\tlocal or remote (cached) VM name\n"
+                 "<remote-name>\tremote VM name(s), e.g. ghcr.io/org/image:tag\n",
+    .options = push_options,
+    .vm_arg = CMD_VM_ANY,
+};
 
 int cmd_push(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  enum { OPT_INSECURE = 256, OPT_CONCURRENCY, OPT_CHUNK, OPT_LABEL, OPT_POPULATE };
-  static const struct option longopts[] = {
-      {"insecure", no_argument, NULL, OPT_INSECURE},
-      {"concurrency", required_argument, NULL, OPT_CONCURRENCY},
-      {"chunk-size", required_argument, NULL, OPT_CHUNK},
-      {"label", required_argument, NULL, OPT_LABEL},
-      {"populate-cache", no_argument, NULL, OPT_POPULATE},
-      {"help", no_argument, NULL, 'h'},
-      {0},
-  };
   struct push_opts o = {.concurrency = 4};
   json_t *labels = json_object();
   int ret = -1, c;
-  while ((c = args_next(argc, argv, "h", longopts, err)) != -1) {
+  while ((c = cmd_next(argc, argv, &cmd_push_spec, err)) != -1) {
     uint64_t v;
     switch (c) {
     case -2:
       goto out;
     case 'h':
-      ret = args_help(cmd_push_help);
+      ret = cmd_print_help(&cmd_push_spec);
       goto out;
     case OPT_INSECURE:
       o.insecure = true;

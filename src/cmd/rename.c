@@ -8,22 +8,24 @@
 #include "util/fs.h"
 #include "util/util.h"
 
-const char cmd_rename_help[] = "OVERVIEW: Rename a local VM\n"
-                               "\n"
-                               "USAGE: tart rename <name> <new-name>\n"
-                               "\n"
-                               "ARGUMENTS:\n"
-                               "  <name>                  VM name\n"
-                               "  <new-name>              new VM name\n"
-                               "\n"
-                               "OPTIONS:\n"
-                               "  -h, --help              Show help information.\n";
+const struct cmd_spec cmd_rename_spec = {
+    .name = "rename",
+    .abstract = "Rename a local VM",
+    .usage = "tart rename <name> <new-name>",
+    .arguments = "<name>\tVM name\n"
+                 "<new-name>\tnew VM name\n",
+    .vm_arg = CMD_VM_LOCAL,
+};
 
 int cmd_rename(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  int help = args_no_options(argc, argv, cmd_rename_help, err);
-  if (help != 0)
-    return help < 0 ? -1 : 0;
+  int c;
+  while ((c = cmd_next(argc, argv, &cmd_rename_spec, err)) != -1) {
+    if (c == -2)
+      return -1;
+    if (c == 'h')
+      return cmd_print_help(&cmd_rename_spec);
+  }
   if (args_positional(argc, argv, 2, 2, "<name> <new-name>", err) < 0)
     return -1;
   const char *name = argv[optind], *new_name = argv[optind + 1];

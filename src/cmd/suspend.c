@@ -7,21 +7,23 @@
 #include "util/util.h"
 #include "vm/control.h"
 
-const char cmd_suspend_help[] = "OVERVIEW: Suspend a VM\n"
-                                "\n"
-                                "USAGE: tart suspend <name>\n"
-                                "\n"
-                                "ARGUMENTS:\n"
-                                "  <name>                  VM name\n"
-                                "\n"
-                                "OPTIONS:\n"
-                                "  -h, --help              Show help information.\n";
+const struct cmd_spec cmd_suspend_spec = {
+    .name = "suspend",
+    .abstract = "Suspend a VM",
+    .usage = "tart suspend <name>",
+    .arguments = "<name>\tVM name\n",
+    .vm_arg = CMD_VM_LOCAL,
+};
 
 int cmd_suspend(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  int help = args_no_options(argc, argv, cmd_suspend_help, err);
-  if (help != 0)
-    return help < 0 ? -1 : 0;
+  int c;
+  while ((c = cmd_next(argc, argv, &cmd_suspend_spec, err)) != -1) {
+    if (c == -2)
+      return -1;
+    if (c == 'h')
+      return cmd_print_help(&cmd_suspend_spec);
+  }
   if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
     return -1;
   const char *name = argv[optind];

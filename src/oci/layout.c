@@ -46,6 +46,9 @@ int oci_layout_check_entry(const char *path, int is_dir, tart_error_t *err)
   if (strncmp(p, "./", 2) == 0)
     p += 2;
   size_t n = strlen(p);
+  /* "./" itself: the first entry of `tar -C layout -c .`. */
+  if (n == 0 && is_dir && p != path)
+    return 0;
   if (n == 0 || n >= sizeof(buf))
     return tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is not part of a VM image", path);
   memcpy(buf, p, n + 1);
@@ -390,18 +393,7 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
    * then the move. */
   if (tart_home_lock(h, err) < 0)
     goto out;
-  struct vm_config c2;
-  if (vm_config_load(cfg_path, &c2, err) < 0)
-    goto unlock;
-  int r = 0;
-  if (local_vm_mac_in_use(h, &c2.mac, NULL)) {
-    struct mac_addr mac;
-    mac_random(&mac);
-    vm_config_set_mac(&c2, &mac);
-    r = vm_config_save(&c2, cfg_path, err);
-  }
-  vm_config_clear(&c2);
-  if (r < 0 || fsync_path(vm, err) < 0)
+  if (local_vm_unique_mac(h, vm, NULL, false, err) < 0 || fsync_path(vm, err) < 0)
     goto unlock;
   if (rename_noreplace(vm, dest, err) < 0) {
     if ((*err)->errnum == EEXIST)

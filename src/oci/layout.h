@@ -21,8 +21,8 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
 
 /* Pure check of one archive entry path: 0 if it is "oci-layout",
  * "index.json", "blobs", "blobs/sha256" or "blobs/sha256/<64 hex>" (a
- * leading "./" and trailing "/" on directories allowed); otherwise -1 with
- * the reason. */
+ * leading "./" and trailing "/" on directories allowed), or the top
+ * directory "." or "./"; otherwise -1 with the reason. */
 int oci_layout_check_entry(const char *path, int is_dir, tart_error_t *err);
 
 #endif

@@ -8,13 +8,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "registry/media.h"
 #include "util/error.h"
 
-#define OCI_MEDIA_MANIFEST     "application/vnd.oci.image.manifest.v1+json"
-#define OCI_MEDIA_INDEX        "application/vnd.oci.image.index.v1+json"
 #define OCI_MEDIA_IMAGE_CONFIG "application/vnd.oci.image.config.v1+json"
-#define DOCKER_MEDIA_MANIFEST  "application/vnd.docker.distribution.manifest.v2+json"
-#define DOCKER_MEDIA_LIST      "application/vnd.docker.distribution.manifest.list.v2+json"
 #define TART_MEDIA_CONFIG      "application/vnd.cirruslabs.tart.config.v1"
 #define TART_MEDIA_DISK_V1     "application/vnd.cirruslabs.tart.disk.v1"
 #define TART_MEDIA_DISK_V2     "application/vnd.cirruslabs.tart.disk.v2"
@@ -25,9 +22,6 @@
 #define TART_ANN_UNCOMPRESSED_DISK_SIZE "org.cirruslabs.tart.uncompressed-disk-size"
 #define TART_ANN_UPLOAD_TIME            "org.cirruslabs.tart.upload-time"
 #define TART_LABEL_DISK_FORMAT          "org.cirruslabs.tart.disk.format"
-
-/* Manifests larger than this are refused (registries cap them at 4 MiB). */
-#define OCI_MANIFEST_MAX (4u << 20)
 
 struct oci_descriptor {
   char *media_type;

@@ -14,7 +14,7 @@
 
 #include <stdbool.h>
 
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "storage/home.h"
 #include "util/error.h"
 

@@ -10,7 +10,7 @@
 
 #include "oci/image.h"
 #include "oci/manifest.h"
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "registry/client.h"
 #include "registry/retry.h"
 #include "storage/copy.h"
@@ -26,9 +26,7 @@
 
 /* All targets of one repository share a registry client and one upload. */
 struct group {
-  char *host, *ns;
-  char **tags; /* tags or digests to PUT the manifest under */
-  size_t n_tags;
+  struct oci_push_target t;
   struct registry *reg;
   bool done; /* lightweight push already handled it */
 };
@@ -62,8 +60,8 @@ static ssize_t file_source(void *opaque, uint64_t offset, uint8_t *buf, size_t l
 static const char *mount_source(const struct push_ctx *p, const struct group *g, const char *digest)
 {
   for (size_t i = 0; i < p->n_known; i++)
-    if (!strcmp(p->known[i].digest, digest) && !strcmp(p->known[i].host, g->host) &&
-        strcmp(p->known[i].ns, g->ns))
+    if (!strcmp(p->known[i].digest, digest) && !strcmp(p->known[i].host, g->t.host) &&
+        strcmp(p->known[i].ns, g->t.ns))
       return p->known[i].ns;
   return NULL;
 }
@@ -77,7 +75,7 @@ static int ensure_blob(const struct push_ctx *p, struct group *g, struct registr
     bool exists = false;
     int r = registry_blob_exists(c, digest, &exists, &e);
     if (r == 0 && exists) {
-      log_debug("%s already in %s/%s", digest, g->host, g->ns);
+      log_debug("%s already in %s/%s", digest, g->t.host, g->t.ns);
       return 0;
     }
     if (r == 0) {
@@ -89,7 +87,7 @@ static int ensure_blob(const struct push_ctx *p, struct group *g, struct registr
       }
       tart_error_release(&e);
       if (path == NULL)
-        return tart_error_kind(err, ENOENT, "blob %s is missing from %s/%s", digest, g->host, g->ns);
+        return tart_error_kind(err, ENOENT, "blob %s is missing from %s/%s", digest, g->t.host, g->t.ns);
       int fd = open(path, O_RDONLY | O_CLOEXEC);
       if (fd < 0)
         return tart_error_make(err, errno, "cannot open %s", path);
@@ -129,10 +127,10 @@ static int on_chunk_ready(void *opaque, size_t index, const struct image_blob *b
 static int put_manifest(struct group *g, struct registry_conn *c, const char *body, size_t len,
                         tart_error_t *err)
 {
-  for (size_t t = 0; t < g->n_tags; t++) {
+  for (size_t t = 0; t < g->t.n_tags; t++) {
     for (unsigned attempt = 0;; attempt++) {
       tart_error_t e = NULL;
-      if (registry_manifest_put(c, g->tags[t], OCI_MEDIA_MANIFEST, body, len, &e) == 0)
+      if (registry_manifest_put(c, g->t.tags[t], OCI_MEDIA_MANIFEST, body, len, &e) == 0)
         break;
       if (e->errnum != EAGAIN || attempt + 1 >= RETRY_MAX_ATTEMPTS) {
         *err = e;
@@ -213,22 +211,15 @@ static int push_lightweight(struct push_ctx *p, struct group *g, const char *src
 
 static void report_group(const struct group *g, const char *source)
 {
-  char tags[1024] = "";
-  size_t len = 0;
-  for (size_t t = 0; t < g->n_tags && len < sizeof(tags); t++)
-    len += (size_t)snprintf(tags + len, sizeof(tags) - len, "%s%s%s", t ? "," : "",
-                            strncmp(g->tags[t], "sha256:", 7) ? ":" : "@", g->tags[t]);
-  if (g->n_tags == 1)
-    report(REPORT_STATUS, "pushing %s to %s/%s%s...", source, g->host, g->ns, tags);
-  else
-    report(REPORT_STATUS, "pushing %s to %s/%s{%s}...", source, g->host, g->ns, tags);
+  _cleanup_free_ char *line = oci_push_status_line(source, &g->t);
+  report(REPORT_STATUS, "%s", line);
 }
 
 /* --populate-cache: the pushed image, as if pulled. */
 static int populate_cache(struct tart_home *h, const struct group *g, const char *src_dir,
                           const char *manifest, size_t len, const char *digest, tart_error_t *err)
 {
-  _cleanup_free_ char *ns_dir = oci_cache_ns_dir(h, g->host, g->ns);
+  _cleanup_free_ char *ns_dir = oci_cache_ns_dir(h, g->t.host, g->t.ns);
   _cleanup_free_ char *dest = xasprintf("%s/%s", ns_dir, digest);
   if (mkdir_p(ns_dir, 0755, err) < 0)
     return -1;
@@ -255,38 +246,79 @@ static int populate_cache(struct tart_home *h, const struct group *g, const char
     tart_error_release(err);
     tmp_entry_release(&t);
   }
-  for (size_t i = 0; i < g->n_tags; i++) {
-    if (!strncmp(g->tags[i], "sha256:", 7)) {
+  for (size_t i = 0; i < g->t.n_tags; i++) {
+    if (!strncmp(g->t.tags[i], "sha256:", 7)) {
       _cleanup_free_ char *marker = xasprintf("%s/%s", dest, OCI_CACHE_EXPLICITLY_PULLED);
       if (write_file_atomic(marker, "", 0, 0644, err) < 0)
         return -1;
-    } else if (oci_cache_link_tag(ns_dir, g->tags[i], dest, err) < 0) {
+    } else if (oci_cache_link_tag(ns_dir, g->t.tags[i], dest, err) < 0) {
       return -1;
     }
   }
   return 0;
 }
 
-static int add_target(struct push_ctx *p, const char *name, tart_error_t *err)
+char *oci_push_status_line(const char *source, const struct oci_push_target *t)
 {
-  struct oci_reference ref;
-  if (oci_reference_parse(name, &ref, err) < 0)
-    return -1;
-  struct group *g = NULL;
-  for (size_t i = 0; i < p->n_groups; i++)
-    if (!strcmp(p->groups[i].host, ref.host) && !strcmp(p->groups[i].ns, ref.namespace))
-      g = &p->groups[i];
-  if (g == NULL) {
-    p->groups = xrealloc(p->groups, (p->n_groups + 1) * sizeof(*p->groups));
-    g = &p->groups[p->n_groups++];
-    memset(g, 0, sizeof(*g));
-    g->host = xstrdup(ref.host);
-    g->ns = xstrdup(ref.namespace);
+  char *tags = xstrdup("");
+  for (size_t i = 0; i < t->n_tags; i++) {
+    char *more =
+        xasprintf("%s%s%s%s", tags, i ? "," : "", strncmp(t->tags[i], "sha256:", 7) ? ":" : "@", t->tags[i]);
+    free(tags);
+    tags = more;
   }
-  g->tags = xrealloc(g->tags, (g->n_tags + 1) * sizeof(char *));
-  g->tags[g->n_tags++] = xstrdup(ref.digest ? ref.digest : ref.tag);
-  oci_reference_clear(&ref);
+  char *line = t->n_tags == 1 ? xasprintf("pushing %s to %s/%s%s...", source, t->host, t->ns, tags)
+                              : xasprintf("pushing %s to %s/%s{%s}...", source, t->host, t->ns, tags);
+  free(tags);
+  return line;
+}
+
+int oci_push_group_targets(char *const *names, size_t n, struct oci_push_target **out, size_t *n_out,
+                           tart_error_t *err)
+{
+  struct oci_push_target *groups = NULL;
+  size_t n_groups = 0;
+  for (size_t k = 0; k < n; k++) {
+    struct oci_reference ref;
+    if (oci_reference_parse(names[k], &ref, err) < 0) {
+      oci_push_targets_free(groups, n_groups);
+      *out = NULL;
+      *n_out = 0;
+      return -1;
+    }
+    struct oci_push_target *g = NULL;
+    for (size_t i = 0; i < n_groups && g == NULL; i++)
+      if (!strcmp(groups[i].host, ref.host) && !strcmp(groups[i].ns, ref.namespace))
+        g = &groups[i];
+    if (g == NULL) {
+      groups = xrealloc(groups, (n_groups + 1) * sizeof(*groups));
+      g = &groups[n_groups++];
+      *g = (struct oci_push_target){.host = xstrdup(ref.host), .ns = xstrdup(ref.namespace)};
+    }
+    g->tags = xrealloc(g->tags, (g->n_tags + 1) * sizeof(char *));
+    g->tags[g->n_tags++] = xstrdup(ref.digest ? ref.digest : ref.tag);
+    oci_reference_clear(&ref);
+  }
+  *out = groups;
+  *n_out = n_groups;
   return 0;
+}
+
+void oci_push_target_clear(struct oci_push_target *t)
+{
+  for (size_t k = 0; k < t->n_tags; k++)
+    free(t->tags[k]);
+  free(t->tags);
+  free(t->host);
+  free(t->ns);
+  memset(t, 0, sizeof(*t));
+}
+
+void oci_push_targets_free(struct oci_push_target *t, size_t n)
+{
+  for (size_t i = 0; t && i < n; i++)
+    oci_push_target_clear(&t[i]);
+  free(t);
 }
 
 int oci_push(struct tart_home *h, const char *source, char *const *targets, size_t n_targets,
@@ -307,12 +339,20 @@ int oci_push(struct tart_home *h, const char *source, char *const *targets, size
   _cleanup_close_ int lock_fd = -1;
   if (!remote && vm_dir_lock_reading(src_dir, source, &lock_fd, err) < 0)
     goto out;
-  for (size_t i = 0; i < n_targets; i++)
-    if (add_target(&p, targets[i], err) < 0)
+  {
+    struct oci_push_target *tg = NULL;
+    size_t n_tg = 0;
+    if (oci_push_group_targets(targets, n_targets, &tg, &n_tg, err) < 0)
       goto out;
+    p.groups = xcalloc(n_tg ? n_tg : 1, sizeof(*p.groups));
+    for (size_t i = 0; i < n_tg; i++)
+      p.groups[i].t = tg[i];
+    p.n_groups = n_tg;
+    free(tg); /* the groups own the members now */
+  }
   for (size_t i = 0; i < p.n_groups; i++)
-    if (registry_open(p.groups[i].host, p.groups[i].ns, o->insecure, true, h->root, &p.groups[i].reg, err) <
-        0)
+    if (registry_open(p.groups[i].t.host, p.groups[i].t.ns, o->insecure, true, h->root, &p.groups[i].reg,
+                      err) < 0)
       goto out;
   collect_known(h, &p);
 
@@ -372,11 +412,7 @@ out:
   if (t.path)
     tmp_entry_discard(&t);
   for (size_t i = 0; i < p.n_groups; i++) {
-    for (size_t k = 0; k < p.groups[i].n_tags; k++)
-      free(p.groups[i].tags[k]);
-    free(p.groups[i].tags);
-    free(p.groups[i].host);
-    free(p.groups[i].ns);
+    oci_push_target_clear(&p.groups[i].t);
     registry_close(p.groups[i].reg);
   }
   free(p.groups);

@@ -11,8 +11,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "oci/manifest.h"
 #include "registry/curl_api.h"
+#include "registry/media.h"
+#include "registry/url.h"
 #include "registry/challenge.h"
 #include "registry/credentials.h"
 #include "tart-version.h"
@@ -342,6 +343,8 @@ static int perform(struct registry_conn *c, const struct request *req, struct re
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* redirects are ours to vet */
+  /* Whatever URL a registry made us build, only http(s) goes out. */
+  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
   /* A stalled transfer (under 1 KiB/s for 60 s) is an error to retry. */
@@ -501,16 +504,6 @@ static char *url_escape(CURL *h, const char *s)
   return out;
 }
 
-/* RFC 3339 "2024-01-02T03:04:05Z" (fractions and offsets tolerated). */
-static time_t parse_rfc3339(const char *s)
-{
-  struct tm tm = {0};
-  const char *rest = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-  if (rest == NULL)
-    return 0;
-  return timegm(&tm);
-}
-
 static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch, const char *extra_scope,
                        tart_error_t *err)
 {
@@ -518,6 +511,12 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
   const char *realm = auth_challenge_param(ch, "realm");
   if (realm == NULL || *realm == '\0')
     return tart_error_kind(err, EACCES, "registry %s asked for a Bearer token without a realm", r->host);
+  if (!registry_url_is_http(realm)) {
+    char q[120];
+    str_quote(realm, 80, q, sizeof(q));
+    return tart_error_kind(err, EPROTO, "registry %s gave a token realm that is not an http(s) URL: %s",
+                           r->host, q);
+  }
   const char *service = auth_challenge_param(ch, "service");
   const char *scope = auth_challenge_param(ch, "scope");
   _cleanup_free_ char *own_scope = xasprintf("repository:%s:%s", r->ns, r->push ? "pull,push" : "pull");
@@ -580,7 +579,7 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
   time_t issued = 0;
   const char *issued_s = json_string_value(json_object_get(j, "issued_at"));
   if (issued_s)
-    issued = parse_rfc3339(issued_s);
+    issued = registry_parse_rfc3339(issued_s);
   time_t now = time(NULL);
   /* A skewed issued_at must not make a fresh token look expired. */
   if (issued == 0 || issued > now || now - issued > expires_in)
@@ -811,34 +810,12 @@ int registry_blob_exists(struct registry_conn *c, const char *digest, bool *exis
   return ret;
 }
 
-/* scheme://host[:port] of a URL, for the same-host test of redirects. */
-static char *url_origin(const char *url)
-{
-  const char *p = strstr(url, "://");
-  if (p == NULL)
-    return xstrdup("");
-  p += 3;
-  size_t n = strcspn(p, "/?#");
-  return strndup(url, (size_t)(p - url) + n);
-}
-
-static char *resolve_location(const struct registry *r, const char *base_url, const char *loc)
-{
-  if (strstr(loc, "://") != NULL)
-    return xstrdup(loc);
-  _cleanup_free_ char *origin = url_origin(base_url);
-  if (loc[0] == '/')
-    return xasprintf("%s%s", origin, loc);
-  /* Relative to /v2/ as upstream does. */
-  return xasprintf("%s://%s/v2/%s", r->scheme, r->host, loc);
-}
-
 int registry_blob_get(struct registry_conn *c, const char *digest, uint64_t offset, registry_sink_fn sink,
                       void *opaque, uint64_t *received, tart_error_t *err)
 {
   struct registry *r = c->r;
   _cleanup_free_ char *url = repo_url(r, "blobs/%s", digest);
-  _cleanup_free_ char *origin = url_origin(url);
+  _cleanup_free_ char *origin = registry_url_origin(url);
   char range[64];
   snprintf(range, sizeof(range), "Range: bytes=%llu-", (unsigned long long)offset);
   const char *headers[] = {offset > 0 ? range : NULL, NULL};
@@ -860,8 +837,12 @@ int registry_blob_get(struct registry_conn *c, const char *digest, uint64_t offs
       tart_error_kind(err, EPROTO, "blob %s: too many redirects", digest);
       goto fail;
     }
-    _cleanup_free_ char *next = resolve_location(r, req.url, resp.location);
-    _cleanup_free_ char *next_origin = url_origin(next);
+    _cleanup_free_ char *next = NULL;
+    if (registry_resolve_location(r->scheme, r->host, req.url, resp.location, &next, err) < 0) {
+      tart_error_wrap(err, "blob %s", digest);
+      goto fail;
+    }
+    _cleanup_free_ char *next_origin = registry_url_origin(next);
     /* Object storage gets a signed URL, never our registry credentials. */
     bool same = strcmp(next_origin, origin) == 0;
     response_clear(&resp);
@@ -916,8 +897,8 @@ static int upload_start(struct registry_conn *c, char **location, tart_error_t *
     ret = auth_failure(c, &resp, err);
   else if (resp.status != 202 || resp.location == NULL)
     ret = status_error(c, "POST blob upload", &resp, err);
-  else
-    *location = resolve_location(c->r, url, resp.location);
+  else if (registry_resolve_location(c->r->scheme, c->r->host, url, resp.location, location, err) < 0)
+    ret = tart_error_wrap(err, "POST blob upload");
   response_clear(&resp);
   return ret;
 }
@@ -957,10 +938,13 @@ int registry_blob_upload(struct registry_conn *c, const char *digest, uint64_t s
         response_clear(&resp);
         return -1;
       }
-      char *next = resolve_location(c->r, location, resp.location);
+      char *next = NULL;
+      int bad = registry_resolve_location(c->r->scheme, c->r->host, location, resp.location, &next, err);
+      response_clear(&resp);
+      if (bad < 0)
+        return tart_error_wrap(err, "PATCH blob");
       free(location);
       location = next;
-      response_clear(&resp);
       off += chunk_size;
     }
   }

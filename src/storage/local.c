@@ -139,7 +139,7 @@ int local_vm_delete(struct tart_home *h, const char *name, tart_error_t *err)
   return 0;
 }
 
-bool local_vm_mac_in_use(struct tart_home *h, const struct mac_addr *mac, const char *except)
+static bool mac_in_use(struct tart_home *h, const struct mac_addr *mac, const char *except, bool running_only)
 {
   struct vm_list l;
   tart_error_t e = NULL;
@@ -151,15 +151,38 @@ bool local_vm_mac_in_use(struct tart_home *h, const struct mac_addr *mac, const 
   for (size_t i = 0; i < l.n && !found; i++) {
     if (except != NULL && !strcmp(l.items[i].name, except))
       continue;
-    struct vm_config cfg;
-    _cleanup_free_ char *cfg_path = vm_dir_file(l.items[i].path, VM_FILE_CONFIG);
-    if (vm_config_load(cfg_path, &cfg, &e) < 0) {
+    if (running_only && vm_dir_running_pid(l.items[i].path) == 0)
+      continue;
+    struct mac_addr other;
+    if (vm_dir_mac(l.items[i].path, &other, &e) < 0) {
       tart_error_release(&e);
       continue;
     }
-    found = mac_equal(&cfg.mac, mac);
-    vm_config_clear(&cfg);
+    found = mac_equal(&other, mac);
   }
   vm_list_clear(&l);
   return found;
+}
+
+bool local_vm_mac_in_use(struct tart_home *h, const struct mac_addr *mac, const char *except)
+{
+  return mac_in_use(h, mac, except, false);
+}
+
+int local_vm_unique_mac(struct tart_home *h, const char *dir, const char *name, bool running_only,
+                        tart_error_t *err)
+{
+  _cleanup_free_ char *cfg_path = vm_dir_file(dir, VM_FILE_CONFIG);
+  struct vm_config cfg;
+  if (vm_config_load(cfg_path, &cfg, err) < 0)
+    return -1;
+  int r = 0;
+  if (mac_in_use(h, &cfg.mac, name, running_only)) {
+    struct mac_addr mac;
+    mac_random(&mac);
+    vm_config_set_mac(&cfg, &mac);
+    r = vm_config_save(&cfg, cfg_path, err) < 0 ? -1 : 1;
+  }
+  vm_config_clear(&cfg);
+  return r;
 }

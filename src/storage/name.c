@@ -3,7 +3,7 @@
 #include <stdbool.h>
 #include <string.h>
 
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "util/util.h"
 
 char *vm_name_quote(const char *name)

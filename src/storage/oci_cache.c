@@ -13,7 +13,7 @@
 #include "util/fs.h"
 #include "util/util.h"
 
-static char *encode_host(const char *host)
+char *oci_cache_host_encode(const char *host)
 {
   char *out = xmalloc(strlen(host) * 3 + 1), *o = out;
   for (const char *p = host; *p; p++) {
@@ -28,7 +28,7 @@ static char *encode_host(const char *host)
   return out;
 }
 
-static char *decode_host(const char *enc)
+char *oci_cache_host_decode(const char *enc)
 {
   char *out = xstrdup(enc), *o = out;
   for (const char *p = enc; *p; p++) {
@@ -45,13 +45,13 @@ static char *decode_host(const char *enc)
 
 char *oci_cache_host_dir(struct tart_home *h, const char *host)
 {
-  _cleanup_free_ char *enc = encode_host(host);
+  _cleanup_free_ char *enc = oci_cache_host_encode(host);
   return xasprintf("%s/%s", h->cache_oci, enc);
 }
 
 char *oci_cache_ns_dir(struct tart_home *h, const char *host, const char *ns)
 {
-  _cleanup_free_ char *enc = encode_host(host);
+  _cleanup_free_ char *enc = oci_cache_host_encode(host);
   return xasprintf("%s/%s/%s", h->cache_oci, enc, ns);
 }
 
@@ -73,7 +73,7 @@ int oci_cache_link_tag(const char *ns_dir, const char *tag, const char *target, 
 
 char *oci_cache_entry_path(struct tart_home *h, const struct oci_reference *ref)
 {
-  _cleanup_free_ char *host = encode_host(ref->host);
+  _cleanup_free_ char *host = oci_cache_host_encode(ref->host);
   return xasprintf("%s/%s/%s/%s", h->cache_oci, host, ref->namespace, ref->digest ? ref->digest : ref->tag);
 }
 
@@ -134,7 +134,7 @@ int oci_cache_list(struct tart_home *h, bool only_initialized, struct vm_list *o
   while ((de = readdir(d)) != NULL) {
     if (de->d_name[0] == '.')
       continue;
-    _cleanup_free_ char *host = decode_host(de->d_name);
+    _cleanup_free_ char *host = oci_cache_host_decode(de->d_name);
     _cleanup_free_ char *path = xasprintf("%s/%s", h->cache_oci, de->d_name);
     /* The first level holds hosts; namespaces start below, so "host/ns". */
     DIR *hd = opendir(path);

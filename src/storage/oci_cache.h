@@ -10,7 +10,7 @@
 #ifndef TART_STORAGE_OCI_CACHE_H
 #define TART_STORAGE_OCI_CACHE_H
 
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "storage/home.h"
 #include "storage/local.h"
 #include "util/error.h"
@@ -21,6 +21,13 @@
 /* Path of the cache entry for ref (tag symlink or digest directory),
  * whether or not it exists.  malloc'ed. */
 char *oci_cache_entry_path(struct tart_home *h, const struct oci_reference *ref);
+
+/* Pure.  A registry host as its directory name, as upstream spells it:
+ * the port's ':' becomes "%3A" ("127.0.0.1:5000" -> "127.0.0.1%3A5000");
+ * decode takes "%3A" or "%3a" back to ':' and leaves anything else as it
+ * is.  Malloc'ed. */
+char *oci_cache_host_encode(const char *host);
+char *oci_cache_host_decode(const char *enc);
 
 /* cache/OCIs/<encoded host> and cache/OCIs/<encoded host>/<ns>. */
 char *oci_cache_host_dir(struct tart_home *h, const char *host);

@@ -1,6 +1,6 @@
 #include "storage/storage.h"
 
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "storage/local.h"
 #include "storage/oci_cache.h"
 

@@ -11,6 +11,7 @@
 #include "storage/proc_locks.h"
 #include "util/fs.h"
 #include "util/util.h"
+#include "vmconfig/config.h"
 
 const char *vm_state_name(enum vm_state s)
 {
@@ -202,4 +203,20 @@ unsigned long long vm_dir_size_bytes(const char *dir)
 unsigned long long vm_dir_allocated_bytes(const char *dir)
 {
   return sum_files(dir, file_allocated_bytes);
+}
+
+int vm_dir_config(const char *dir, struct vm_config *cfg, tart_error_t *err)
+{
+  _cleanup_free_ char *path = vm_dir_file(dir, VM_FILE_CONFIG);
+  return vm_config_load(path, cfg, err);
+}
+
+int vm_dir_mac(const char *dir, struct mac_addr *mac, tart_error_t *err)
+{
+  struct vm_config cfg;
+  if (vm_dir_config(dir, &cfg, err) < 0)
+    return -1;
+  *mac = cfg.mac;
+  vm_config_clear(&cfg);
+  return 0;
 }

@@ -97,6 +97,13 @@ struct lock_index;
  * the open + F_GETLK. */
 void vm_dir_info(const char *dir, const struct lock_index *idx, struct vm_dir_info *out);
 
+/* The one place a VM directory's config.json is read: dir/config.json
+ * into *cfg (vm_config_clear it), or just its MAC address. */
+struct vm_config;
+struct mac_addr;
+int vm_dir_config(const char *dir, struct vm_config *cfg, tart_error_t *err);
+int vm_dir_mac(const char *dir, struct mac_addr *mac, tart_error_t *err);
+
 /* Sizes of config + disk + nvram: apparent and allocated bytes. */
 unsigned long long vm_dir_size_bytes(const char *dir);
 unsigned long long vm_dir_allocated_bytes(const char *dir);

@@ -21,40 +21,16 @@
 #include "util/log.h"
 #include "util/util.h"
 
-/* Upstream's rule at start (docs/upstream.md, "Clone and MAC addresses"): another running VM with our MAC
- * makes us take a new one, under the global lock. */
+/* Upstream's rule at start (docs/upstream.md, "Clone and MAC addresses"): another
+ * running VM with our MAC makes us take a new one, under the global lock. */
 static int resolve_mac_collision(struct tart_home *h, const char *name, const char *dir, tart_error_t *err)
 {
-  _cleanup_free_ char *cfg_path = vm_dir_file(dir, VM_FILE_CONFIG);
-  struct vm_config cfg;
-  if (vm_config_load(cfg_path, &cfg, err) < 0)
-    return -1;
-  struct vm_list l;
-  int ret = 0;
-  if (local_vm_list(h, true, &l, NULL) == 0) {
-    for (size_t i = 0; i < l.n; i++) {
-      if (!strcmp(l.items[i].name, name) || vm_dir_running_pid(l.items[i].path) == 0)
-        continue;
-      struct vm_config other;
-      _cleanup_free_ char *p = vm_dir_file(l.items[i].path, VM_FILE_CONFIG);
-      if (vm_config_load(p, &other, NULL) < 0)
-        continue;
-      bool same = mac_equal(&other.mac, &cfg.mac);
-      vm_config_clear(&other);
-      if (same) {
-        report(REPORT_STATUS, "There is already a running VM with the same MAC address!");
-        report(REPORT_STATUS, "Resetting VM to assign a new MAC address...");
-        struct mac_addr mac;
-        mac_random(&mac);
-        vm_config_set_mac(&cfg, &mac);
-        ret = vm_config_save(&cfg, cfg_path, err);
-        break;
-      }
-    }
-    vm_list_clear(&l);
+  int r = local_vm_unique_mac(h, dir, name, true, err);
+  if (r == 1) {
+    report(REPORT_STATUS, "There is already a running VM with the same MAC address!");
+    report(REPORT_STATUS, "Resetting VM to assign a new MAC address...");
   }
-  vm_config_clear(&cfg);
-  return ret;
+  return r < 0 ? -1 : 0;
 }
 
 /* An nvram.bin QEMU's firmware cannot use (e.g. Virtualization.framework's

@@ -1,4 +1,4 @@
-/* libFuzzer target for src/oci/reference.c.
+/* libFuzzer target for src/registry/reference.c.
  *
  * Checks, for every input:
  *   - a parsed reference formats to a string that parses to the same fields;
@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "util/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -1,4 +1,4 @@
-/* Unit tests for OCI reference parsing (src/oci/reference.c). */
+/* Unit tests for OCI reference parsing (src/registry/reference.c). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "oci/reference.h"
+#include "registry/reference.h"
 #include "util/util.h"
 
 #define HEX64 "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"

@@ -13,8 +13,8 @@
  * lower-case hex digits.
  *
  * Pure functions: no I/O, no globals. */
-#ifndef TART_OCI_REFERENCE_H
-#define TART_OCI_REFERENCE_H
+#ifndef TART_REGISTRY_REFERENCE_H
+#define TART_REGISTRY_REFERENCE_H
 
 #include <stdbool.h>
 

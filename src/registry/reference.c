@@ -8,7 +8,7 @@
  *
  * The parser only records spans of the input; strings are allocated once the
  * whole input has been accepted, so no error path has anything to free. */
-#include "oci/reference.h"
+#include "registry/reference.h"
 
 #include <stdio.h>
 #include <stdlib.h>

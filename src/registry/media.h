@@ -1,0 +1,16 @@
+/* The manifest media types of the distribution protocol: what a registry
+ * client asks for (Accept) and what it may be given back.  Below oci/,
+ * which adds Tart's own layer and config types (oci/manifest.h), so that
+ * registry/ never includes upward. */
+#ifndef TART_REGISTRY_MEDIA_H
+#define TART_REGISTRY_MEDIA_H
+
+#define OCI_MEDIA_MANIFEST    "application/vnd.oci.image.manifest.v1+json"
+#define OCI_MEDIA_INDEX       "application/vnd.oci.image.index.v1+json"
+#define DOCKER_MEDIA_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
+#define DOCKER_MEDIA_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
+
+/* Manifests larger than this are refused (registries cap them at 4 MiB). */
+#define OCI_MANIFEST_MAX (4u << 20)
+
+#endif
