@@ -1,22 +1,15 @@
 /* tart run: boot a VM under QEMU and supervise it in the foreground. */
-#include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "cmd/cmd.h"
-#include "cloudinit/nocloud.h"
 #include "net/firewall.h"
 #include "net/link.h"
-#include "vm/run.h"
-#include "storage/local.h"
-#include "util/digest.h"
-#include "util/fs.h"
 #include "util/util.h"
+#include "vm/run.h"
 
 enum {
   OPT_NO_GRAPHICS = CMD_OPT_LONG,
@@ -127,37 +120,6 @@ const struct cmd_spec cmd_run_spec = {
     .vm_arg = CMD_VM_LOCAL,
 };
 
-/* --cloud-init FILE: a NoCloud seed (user-data = FILE) in the VM directory,
- * attached read-only.  The instance-id follows the user-data's digest, so
- * cloud-init applies a changed file as a new instance and leaves an
- * unchanged one alone on later boots. */
-static int make_cloud_init_seed(struct tart_home *h, const char *name, const char *file,
-                                struct qemu_disk *disk, tart_error_t *err)
-{
-  _cleanup_free_ char *dir = NULL;
-  if (local_vm_open(h, name, &dir, err) < 0)
-    return -1;
-  _cleanup_free_ char *user_data = NULL;
-  size_t len = 0;
-  if (read_file(file, 16u << 20, &user_data, &len, err) < 0)
-    return tart_error_wrap(err, "--cloud-init");
-  char digest[DIGEST_STR_LEN];
-  sha256_of(user_data, len, digest);
-  const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
-  _cleanup_free_ char *id = xasprintf("tart-%.16s", hex);
-  _cleanup_free_ char *meta = nocloud_meta_data(id, name);
-  struct nocloud_seed seed = {
-      .user_data = user_data, .user_data_len = len, .meta_data = meta, .meta_data_len = strlen(meta)};
-  _cleanup_free_ char *path = xasprintf("%s/%s", dir, VM_CLOUD_INIT_SEED);
-  if (nocloud_seed_write(path, &seed, err) < 0)
-    return -1;
-  memset(disk, 0, sizeof(*disk));
-  disk->path = path;
-  path = NULL;
-  disk->readonly = true;
-  return 0;
-}
-
 static int list_interfaces(tart_error_t *err)
 {
   char **names = NULL;
@@ -167,51 +129,6 @@ static int list_interfaces(tart_error_t *err)
   for (size_t i = 0; i < n; i++)
     printf("%s%s\n", names[i], link_is_bridge(names[i]) ? " (bridge)" : "");
   link_list_free(names, n);
-  return 0;
-}
-
-/* --detach: the child becomes its own session and runs the VM; we wait
- * until it says the VM runs (then exit 0) or until it exits (then exit as
- * it did: it has printed its own error on our stderr). */
-static int run_detached(struct tart_home *h, const char *name, struct run_opts *o, struct tart_ctx *ctx,
-                        tart_error_t *err)
-{
-  int p[2];
-  if (pipe2(p, O_CLOEXEC) < 0)
-    return tart_error_make(err, errno, "cannot create a pipe");
-  fflush(stdout);
-  fflush(stderr);
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(p[0]);
-    close(p[1]);
-    return tart_error_make(err, e, "cannot start the background run");
-  }
-  if (pid == 0) {
-    close(p[0]);
-    setsid();
-    int devnull = open("/dev/null", O_RDONLY);
-    if (devnull >= 0) {
-      dup2(devnull, STDIN_FILENO);
-      close(devnull);
-    }
-    o->ready_fd = p[1];
-    return vm_run(h, name, o, err);
-  }
-  close(p[1]);
-  char c;
-  ssize_t n;
-  do
-    n = read(p[0], &c, 1);
-  while (n < 0 && errno == EINTR);
-  close(p[0]);
-  if (n == 1)
-    return 0;
-  int status = 0;
-  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-    ;
-  ctx->exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : TART_EXIT_FAILURE;
   return 0;
 }
 
@@ -245,7 +162,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   struct fw_cidr *allow = NULL, *block = NULL;
   struct fw_expose *expose = NULL;
   size_t n_allow = 0, n_block = 0, n_expose = 0;
-  struct qemu_disk disks[16];
+  struct qemu_disk disks[VM_MAX_DISKS];
   struct qemu_share shares[VM_MAX_SHARES];
   struct qemu_forward forwards[32];
   size_t nd = 0, ns = 0, nf = 0;
@@ -377,16 +294,12 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     goto out;
   if (net_mode_pick(net_user, nb, softnet, net_host, &o.net.mode, err) < 0)
     goto out;
-  if (cloud_init) {
-    if (nd == ARRAY_SIZE(disks)) {
-      args_usage_error(argv, err, "too many --disk options (at most %zu with --cloud-init)",
-                       ARRAY_SIZE(disks) - 1);
-      goto out;
-    }
-    if (make_cloud_init_seed(&ctx->home, argv[optind], cloud_init, &disks[nd], err) < 0)
-      goto out;
-    nd++;
+  if (cloud_init && nd == ARRAY_SIZE(disks)) {
+    args_usage_error(argv, err, "too many --disk options (at most %zu with --cloud-init)",
+                     ARRAY_SIZE(disks) - 1);
+    goto out;
   }
+  o.cloud_init = cloud_init;
   for (size_t i = 0; i < nb; i++)
     if (!fw_ifname_valid(bridged[i])) {
       args_usage_error(argv, err, "invalid --net-bridged interface name \"%s\"", bridged[i]);
@@ -429,7 +342,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   device_args = ndw ? qemu_cmdline_string((char *const *)dev_words) : NULL;
   o.device_args = device_args;
   if (detach)
-    ret = run_detached(&ctx->home, argv[optind], &o, ctx, err);
+    ret = vm_run_detached(&ctx->home, argv[optind], &o, &ctx->exit_code, err);
   else
     ret = vm_run(&ctx->home, argv[optind], &o, err);
 out:

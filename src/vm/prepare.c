@@ -13,10 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cloudinit/nocloud.h"
 #include "qemu/firmware.h"
 #include "storage/copy.h"
 #include "storage/local.h"
 #include "storage/remote_dir.h"
+#include "util/digest.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -158,6 +160,58 @@ static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, st
   return 0;
 }
 
+/* --cloud-init FILE: a NoCloud seed (user-data = FILE) in the VM directory,
+ * attached read-only after the --disk ones.  The instance-id follows the
+ * user-data's digest, so cloud-init applies a changed file as a new
+ * instance and leaves an unchanged one alone on later boots.  Made under
+ * the run lock: a running VM's seed is never rewritten. */
+static int make_cloud_init_seed(struct session *x, tart_error_t *err)
+{
+  _cleanup_free_ char *user_data = NULL;
+  size_t len = 0;
+  if (read_file(x->o->cloud_init, 16u << 20, &user_data, &len, err) < 0)
+    return tart_error_wrap(err, "--cloud-init");
+  char digest[DIGEST_STR_LEN];
+  sha256_of(user_data, len, digest);
+  const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
+  _cleanup_free_ char *id = xasprintf("tart-%.16s", hex);
+  _cleanup_free_ char *meta = nocloud_meta_data(id, x->name);
+  struct nocloud_seed seed = {
+      .user_data = user_data, .user_data_len = len, .meta_data = meta, .meta_data_len = strlen(meta)};
+  x->seed = vm_dir_file(x->dir, VM_CLOUD_INIT_SEED);
+  if (nocloud_seed_write(x->seed, &seed, err) < 0)
+    return -1;
+  x->disks[x->n_disks++] = (struct qemu_disk){.path = x->seed, .readonly = true};
+  return 0;
+}
+
+/* The run's extra disks: the --disk ones, then the cloud-init seed; a
+ * writable one must not be in use elsewhere (docs/upstream.md, "Locks and
+ * running state"): an flock on it is held for as long as the VM runs. */
+static int attach_disks(struct session *x, tart_error_t *err)
+{
+  const struct run_opts *o = x->o;
+  if (o->n_disks + (o->cloud_init ? 1 : 0) > ARRAY_SIZE(x->disks))
+    return tart_error_exit(err, TART_EXIT_USAGE, 0, "too many --disk options (at most %zu)",
+                           ARRAY_SIZE(x->disks));
+  for (size_t i = 0; i < o->n_disks; i++)
+    x->disks[x->n_disks++] = o->disks[i];
+  if (o->cloud_init && make_cloud_init_seed(x, err) < 0)
+    return -1;
+  for (size_t i = 0; i < x->n_disks; i++) {
+    struct stat st;
+    if (x->disks[i].readonly || stat(x->disks[i].path, &st) < 0 || !S_ISREG(st.st_mode))
+      continue;
+    x->disk_fds[i] = open(x->disks[i].path, O_RDONLY | O_CLOEXEC);
+    if (x->disk_fds[i] < 0)
+      return tart_error_make(err, errno, "cannot open --disk %s", x->disks[i].path);
+    if (lock_flock(x->disk_fds[i], true, false, err) != 0)
+      return tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first",
+                             x->disks[i].path);
+  }
+  return 0;
+}
+
 /* Lock the VM, read its config, check firmware and shares, attach the
  * network and lock the extra disks: everything that stays the same when
  * QEMU is started again under another accelerator. */
@@ -227,19 +281,8 @@ int session_prepare(struct session *x, tart_error_t *err)
   x->attached = true;
   if (write_net_state(x->dir, &x->na, err) < 0)
     return -1;
-  /* A writable extra disk must not be in use elsewhere (docs/upstream.md, "Locks and running state"): hold an
-   * flock on it for as long as the VM runs. */
-  for (size_t i = 0; i < o->n_disks && i < ARRAY_SIZE(x->disk_fds); i++) {
-    struct stat st;
-    if (o->disks[i].readonly || stat(o->disks[i].path, &st) < 0 || !S_ISREG(st.st_mode))
-      continue;
-    x->disk_fds[i] = open(o->disks[i].path, O_RDONLY | O_CLOEXEC);
-    if (x->disk_fds[i] < 0)
-      return tart_error_make(err, errno, "cannot open --disk %s", o->disks[i].path);
-    if (lock_flock(x->disk_fds[i], true, false, err) != 0)
-      return tart_error_make(err, 0, "disk %s seems to be already in use, stop what uses it first",
-                             o->disks[i].path);
-  }
+  if (attach_disks(x, err) < 0)
+    return -1;
   struct qemu_opts qo = {
       .cfg = &x->cfg,
       .vm_dir = ".",
@@ -262,8 +305,8 @@ int session_prepare(struct session *x, tart_error_t *err)
       .bridge_helper = x->na.helper,
       .forwards = o->forwards,
       .n_forwards = o->n_forwards,
-      .extra_disks = o->disks,
-      .n_extra_disks = o->n_disks,
+      .extra_disks = x->disks,
+      .n_extra_disks = x->n_disks,
       .shares = x->shares,
       .n_shares = o->n_shares,
       .share_fs = x->share_fs,

@@ -3,7 +3,9 @@
 #include "vm/session.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
@@ -68,6 +70,7 @@ static void session_teardown(struct session *x, int ret, tart_error_t *err)
   free(x->logs);
   free(x->dir);
   free(x->notice);
+  free(x->seed);
   /* Last: a Ctrl-C or `tart stop` that came during the clean-up is
    * consumed here, not delivered with its default action half-way. */
   if (x->sfd >= 0) {
@@ -92,6 +95,8 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
     goto out;
   s->dir = x.dir;
   s->logs = x.logs;
+  s->disks = x.disks;
+  s->n_disks = x.n_disks;
   if (session_pick_accel(&x, &ac, err) < 0)
     goto out;
   s->kvm = ac.kvm;
@@ -145,4 +150,51 @@ out:
   session_teardown(&x, ret, err);
   accel_choice_clear(&ac);
   return ret;
+}
+
+/* The child becomes its own session and runs the VM; we wait
+ * until it says the VM runs (then exit 0) or until it exits (then exit as
+ * it did: it has printed its own error on our stderr). */
+int vm_run_detached(struct tart_home *h, const char *name, const struct run_opts *o, int *exit_code,
+                    tart_error_t *err)
+{
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) < 0)
+    return tart_error_make(err, errno, "cannot create a pipe");
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    int e = errno;
+    close(p[0]);
+    close(p[1]);
+    return tart_error_make(err, e, "cannot start the background run");
+  }
+  if (pid == 0) {
+    close(p[0]);
+    setsid();
+    int devnull = open("/dev/null", O_RDONLY);
+    if (devnull >= 0) {
+      dup2(devnull, STDIN_FILENO);
+      close(devnull);
+    }
+    struct run_opts child = *o;
+    child.ready_fd = p[1];
+    return vm_run(h, name, &child, err);
+  }
+  close(p[1]);
+  char c;
+  ssize_t n;
+  do
+    n = read(p[0], &c, 1);
+  while (n < 0 && errno == EINTR);
+  close(p[0]);
+  *exit_code = 0;
+  if (n == 1)
+    return 0;
+  int status = 0;
+  while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+    ;
+  *exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : TART_EXIT_FAILURE;
+  return 0;
 }

@@ -29,6 +29,7 @@
 #include "util/error.h"
 
 #define VM_MAX_SHARES 16 /* --dir options of one run */
+#define VM_MAX_DISKS  16 /* --disk options of one run, the cloud-init seed included */
 
 struct run_opts {
   enum qemu_display display;
@@ -37,7 +38,10 @@ struct run_opts {
   const struct qemu_forward *forwards;
   size_t n_forwards;
   const struct qemu_disk *disks;
-  size_t n_disks;
+  size_t n_disks; /* at most VM_MAX_DISKS */
+  /* --cloud-init: a user-data file, given to the guest as a NoCloud seed
+   * (cloudinit/nocloud.h) attached read-only after the disks; NULL: none. */
+  const char *cloud_init;
   const struct qemu_share *shares;
   size_t n_shares;
   bool nested;
@@ -77,6 +81,14 @@ int vm_pick_share_fs(bool suspendable, bool restore, enum qemu_fs *fs, char **vi
  * read; QEMU is gone and the VM can run again.  Every error after the VM
  * was locked is also written to logs/run.error for vm_run_error. */
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err);
+
+/* --detach: vm_run in a background child (its own session, stdin from
+ * /dev/null) that tells us once the VM runs.  Returns in both processes:
+ * in the child when its run ends (vm_run's result); in the caller once the
+ * VM runs (0, *exit_code 0) or the child ended first (0, *exit_code its
+ * exit code: it has printed its error on our stderr already). */
+int vm_run_detached(struct tart_home *h, const char *name, const struct run_opts *o, int *exit_code,
+                    tart_error_t *err);
 
 /* Why the VM's last run ended with an error, when that was written at or
  * after `since` (so a run of earlier days is not taken for this one): 1

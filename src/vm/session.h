@@ -41,8 +41,10 @@ struct supervisor {
   const char *dir;
   const char *logs;
   const struct run_opts *o;
-  const char *disk_path; /* the root disk, for BLOCK_IO_ERROR "root" */
-  char *devices_json;    /* state.devices.json for this run (devices, options) */
+  const char *disk_path;         /* the root disk, for BLOCK_IO_ERROR "root" */
+  const struct qemu_disk *disks; /* the extra disks, for BLOCK_IO_ERROR "disk<N>" */
+  size_t n_disks;
+  char *devices_json; /* state.devices.json for this run (devices, options) */
   pid_t qemu;
   struct qmp *qmp;
   bool stopping;
@@ -86,7 +88,10 @@ struct session {
   struct vm_config cfg;
   char *fw_code;
   bool restore, restore_attempt;
-  int disk_fds[16];
+  struct qemu_disk disks[VM_MAX_DISKS]; /* the run's --disk ones (borrowed), then the cloud-init seed */
+  size_t n_disks;
+  char *seed; /* the cloud-init seed's path (owned) */
+  int disk_fds[VM_MAX_DISKS];
   struct net_attachment na;
   bool attached;
   struct qemu_share shares[VM_MAX_SHARES]; /* http(s) ones replaced by their unpacked copies */

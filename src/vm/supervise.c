@@ -79,8 +79,8 @@ static const char *io_device_path(const struct supervisor *s, const char *device
     return s->disk_path;
   if (!strncmp(device, "disk", 4) && device[4] >= '0' && device[4] <= '9') {
     unsigned long i = strtoul(device + 4, NULL, 10);
-    if (i < s->o->n_disks)
-      return s->o->disks[i].path;
+    if (i < s->n_disks)
+      return s->disks[i].path;
   }
   return device;
 }
