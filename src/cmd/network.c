@@ -1,18 +1,12 @@
 /* tart network up|down|status|set: the NAT network (docs/design.md, "Networking model").  Not in
  * upstream, where macOS provides the shared network. */
 #include <arpa/inet.h>
-#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "cmd/cmd.h"
 #include "net/network.h"
-#include "util/fs.h"
 #include "util/util.h"
-#include "util/process.h"
-#include "util/log.h"
 
 enum { OPT_FORMAT = CMD_OPT_LONG, OPT_ADDRESS, OPT_MASK, OPT_LEASE, OPT_ALLOW };
 
@@ -55,53 +49,6 @@ const struct cmd_spec cmd_network_spec = {
 /* qemu-bridge-helper must run as root to make taps: Debian installs it
  * without the setuid bit.  dpkg-statoverride keeps the bit across package
  * upgrades; without dpkg, chmod. */
-static int privilege_helper(tart_error_t *err)
-{
-  struct stat st;
-  if (stat(NET_BRIDGE_HELPER, &st) < 0)
-    return tart_error_make(err, errno, "cannot find %s (package qemu-system-common)", NET_BRIDGE_HELPER);
-  if (st.st_uid == 0 && (st.st_mode & S_ISUID))
-    return 0;
-  const char *argv[] = {"dpkg-statoverride", "--update", "--add", "root", "root", "4755",
-                        NET_BRIDGE_HELPER,   NULL};
-  tart_error_t e = NULL;
-  if (process_run(argv, NULL, &e) < 0) {
-    log_debug("%s; using chmod", e->msg);
-    tart_error_release(&e);
-    if (chown(NET_BRIDGE_HELPER, 0, 0) < 0 || chmod(NET_BRIDGE_HELPER, 04755) < 0)
-      return tart_error_make(err, errno, "cannot make %s setuid root", NET_BRIDGE_HELPER);
-  }
-  printf("made %s setuid root, so that it can attach users' VMs\n", NET_BRIDGE_HELPER);
-  return 0;
-}
-
-static int allow_users(tart_error_t *err)
-{
-  if (privilege_helper(err) < 0)
-    return -1;
-  if (net_bridge_conf_allows())
-    return 0;
-  _cleanup_free_ char *text = NULL;
-  size_t len = 0;
-  tart_error_t e = NULL;
-  if (read_file(NET_BRIDGE_CONF, 1 << 20, &text, &len, &e) < 0) {
-    if (e->errnum != ENOENT) {
-      *err = e;
-      return -1;
-    }
-    tart_error_release(&e);
-    text = xstrdup("");
-    len = 0;
-  }
-  _cleanup_free_ char *next =
-      xasprintf("%s%s# tart: let qemu-bridge-helper attach VMs to the NAT network\nallow %s\n", text,
-                len && text[len - 1] != '\n' ? "\n" : "", NET_BRIDGE);
-  if (mkdir_p("/etc/qemu", 0755, err) < 0 ||
-      write_file_atomic(NET_BRIDGE_CONF, next, strlen(next), 0644, err) < 0)
-    return -1;
-  printf("allowed %s in %s\n", NET_BRIDGE, NET_BRIDGE_CONF);
-  return 0;
-}
 
 static void print_status(const struct net_status *st, bool json)
 {
@@ -197,7 +144,7 @@ int cmd_network(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (!strcmp(sub, "up")) {
     if (net_up(dir, err) < 0)
       return -1;
-    if (allow && allow_users(err) < 0)
+    if (allow && net_allow_users(err) < 0)
       return -1;
     if (net_settings_load(dir, &s, err) < 0)
       return -1;
@@ -221,36 +168,10 @@ int cmd_network(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (is_set) {
     if (!have_addr && !have_mask && !have_lease)
       return args_usage_error(argv, err, "nothing to set: give --address, --mask or --lease-time");
-    /* Moving the gateway or replacing the rules under running VMs would cut
-     * them off (their leases and softnet rules name the old subnet). */
-    if (net_bridge_has_ports())
-      return tart_error_make(err, 0, "VMs are running on the NAT network (%s): stop them, then set it",
-                             NET_BRIDGE);
-    int lock = net_lock(dir, err);
-    if (lock < 0)
-      return -1;
-    int r = net_settings_load(dir, &s, err);
-    if (r == 0) {
-      if (have_addr)
-        s.address = addr;
-      if (have_mask)
-        s.mask = mask;
-      if (have_lease)
-        s.lease_time = (uint32_t)lease;
-      r = net_settings_validate(&s, err);
-    }
-    struct net_status st = {0};
-    if (r == 0)
-      r = net_status_get(dir, &st, err);
-    if (r == 0)
-      r = net_settings_save(dir, &s, err);
-    close(lock);
-    if (r < 0)
-      return -1;
-    /* Apply now if the network is (partly) up; else the next `up` does. */
-    if (st.bridge || st.dnsmasq)
-      return net_up(dir, err);
-    return 0;
+    struct net_settings_change ch = {.address = have_addr ? &addr : NULL,
+                                     .mask = have_mask ? &mask : NULL,
+                                     .lease_time = have_lease ? (uint32_t)lease : 0};
+    return net_settings_change(dir, &ch, err);
   }
   return args_usage_error(argv, err, "unknown network command \"%s\" (use up, down, status or set)", sub);
 }

@@ -18,6 +18,7 @@
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/process.h"
+#include "util/report.h"
 #include "util/util.h"
 
 #define IP_FORWARD "/proc/sys/net/ipv4/ip_forward"
@@ -584,5 +585,88 @@ int net_lease_release(const char *dir, const struct mac_addr *mac, tart_error_t 
     nanosleep(&ts, NULL);
   }
   log_debug("released the lease of %s (%s)", ips, macs);
+  return 0;
+}
+
+static int privilege_helper(tart_error_t *err)
+{
+  struct stat st;
+  if (stat(NET_BRIDGE_HELPER, &st) < 0)
+    return tart_error_make(err, errno, "cannot find %s (package qemu-system-common)", NET_BRIDGE_HELPER);
+  if (st.st_uid == 0 && (st.st_mode & S_ISUID))
+    return 0;
+  const char *argv[] = {"dpkg-statoverride", "--update", "--add", "root", "root", "4755",
+                        NET_BRIDGE_HELPER,   NULL};
+  tart_error_t e = NULL;
+  if (process_run(argv, NULL, &e) < 0) {
+    log_debug("%s; using chmod", e->msg);
+    tart_error_release(&e);
+    if (chown(NET_BRIDGE_HELPER, 0, 0) < 0 || chmod(NET_BRIDGE_HELPER, 04755) < 0)
+      return tart_error_make(err, errno, "cannot make %s setuid root", NET_BRIDGE_HELPER);
+  }
+  report(REPORT_STATUS, "made %s setuid root, so that it can attach users' VMs", NET_BRIDGE_HELPER);
+  return 0;
+}
+
+int net_allow_users(tart_error_t *err)
+{
+  if (privilege_helper(err) < 0)
+    return -1;
+  if (net_bridge_conf_allows())
+    return 0;
+  _cleanup_free_ char *text = NULL;
+  size_t len = 0;
+  tart_error_t e = NULL;
+  if (read_file(NET_BRIDGE_CONF, 1 << 20, &text, &len, &e) < 0) {
+    if (e->errnum != ENOENT) {
+      *err = e;
+      return -1;
+    }
+    tart_error_release(&e);
+    text = xstrdup("");
+    len = 0;
+  }
+  _cleanup_free_ char *next =
+      xasprintf("%s%s# tart: let qemu-bridge-helper attach VMs to the NAT network\nallow %s\n", text,
+                len && text[len - 1] != '\n' ? "\n" : "", NET_BRIDGE);
+  if (mkdir_p("/etc/qemu", 0755, err) < 0 ||
+      write_file_atomic(NET_BRIDGE_CONF, next, strlen(next), 0644, err) < 0)
+    return -1;
+  report(REPORT_STATUS, "allowed %s in %s", NET_BRIDGE, NET_BRIDGE_CONF);
+  return 0;
+}
+
+int net_settings_change(const char *dir, const struct net_settings_change *c, tart_error_t *err)
+{
+  /* Moving the gateway or replacing the rules under running VMs would cut
+   * them off (their leases and softnet rules name the old subnet). */
+  if (net_bridge_has_ports())
+    return tart_error_make(err, 0, "VMs are running on the NAT network (%s): stop them, then set it",
+                           NET_BRIDGE);
+  int lock = net_lock(dir, err);
+  if (lock < 0)
+    return -1;
+  struct net_settings s;
+  int r = net_settings_load(dir, &s, err);
+  if (r == 0) {
+    if (c->address)
+      s.address = *c->address;
+    if (c->mask)
+      s.mask = *c->mask;
+    if (c->lease_time)
+      s.lease_time = c->lease_time;
+    r = net_settings_validate(&s, err);
+  }
+  struct net_status st = {0};
+  if (r == 0)
+    r = net_status_get(dir, &st, err);
+  if (r == 0)
+    r = net_settings_save(dir, &s, err);
+  close(lock);
+  if (r < 0)
+    return -1;
+  /* Apply now if the network is (partly) up; else the next `up` does. */
+  if (st.bridge || st.dnsmasq)
+    return net_up(dir, err);
   return 0;
 }

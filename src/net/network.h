@@ -111,6 +111,21 @@ bool net_bridge_conf_allows(void);
 /* Some interface is a port of the NAT bridge (a VM is attached). */
 bool net_bridge_has_ports(void);
 
+/* `tart network up --allow-users`: make qemu-bridge-helper setuid root
+ * (dpkg-statoverride, else chmod) and allow NET_BRIDGE in NET_BRIDGE_CONF
+ * (atomically, other lines kept), so that other users' VMs can join the
+ * network.  Says what it changed (REPORT_STATUS).  Needs root. */
+int net_allow_users(tart_error_t *err);
+
+/* `tart network set`: the fields given (NULL or 0: unchanged) checked
+ * (net_settings_validate) and saved under the lock, and applied at once
+ * when the network is (partly) up.  Refused while VMs are attached. */
+struct net_settings_change {
+  const struct in_addr *address, *mask;
+  uint32_t lease_time;
+};
+int net_settings_change(const char *dir, const struct net_settings_change *c, tart_error_t *err);
+
 /* Take the state directory's lock (created as needed, mode 0700); returns
  * the fd.  Not reentrant: a process must not take it twice. */
 int net_lock(const char *dir, tart_error_t *err);
