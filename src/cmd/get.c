@@ -50,9 +50,8 @@ int cmd_get(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   _cleanup_free_ char *vm = NULL;
   if (storage_open(&ctx->home, name, &vm, NULL, err) < 0)
     return -1;
-  _cleanup_free_ char *cfg_path = vm_dir_file(vm, VM_FILE_CONFIG);
   struct vm_config cfg;
-  if (vm_config_load(cfg_path, &cfg, err) < 0)
+  if (vm_dir_config(vm, &cfg, err) < 0)
     return -1;
 
   char display[64], size[32];

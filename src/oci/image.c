@@ -230,9 +230,8 @@ int image_build(const char *vm_dir, const char *dir, unsigned concurrency, json_
     return -1;
 
   /* The VM config, compact, as upstream encodes it for the registry. */
-  _cleanup_free_ char *cfg_path = vm_dir_file(vm_dir, VM_FILE_CONFIG);
   struct vm_config cfg;
-  if (vm_config_load(cfg_path, &cfg, err) < 0)
+  if (vm_dir_config(vm_dir, &cfg, err) < 0)
     return -1;
   char *cfg_json = json_dumps(cfg.doc, JSON_COMPACT | JSON_PRESERVE_ORDER);
   char os[16], arch[16], disk_format[16];
