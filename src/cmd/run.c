@@ -8,6 +8,7 @@
 #include "cmd/cmd.h"
 #include "net/firewall.h"
 #include "net/link.h"
+#include "util/fs.h"
 #include "util/util.h"
 #include "vm/run.h"
 
@@ -169,7 +170,7 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   /* The device options as typed, kept with a suspended state. */
   const char *dev_words[2 * (ARRAY_SIZE(disks) + ARRAY_SIZE(shares) + NET_MAX_NICS + 2) + 1];
   size_t ndw = 0;
-  char *device_args = NULL;
+  char *device_args = NULL, *user_data = NULL;
   int ret = -1, c;
   while ((c = cmd_next(argc, argv, &cmd_run_spec, err)) != -1) {
     if ((c == OPT_DISK || c == OPT_DIR || c == OPT_CLOUD_INIT || c == OPT_BRIDGED) &&
@@ -299,7 +300,12 @@ int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
                      ARRAY_SIZE(disks) - 1);
     goto out;
   }
-  o.cloud_init = cloud_init;
+  /* Read now, before anything starts: it may be a pipe (/dev/stdin). */
+  if (cloud_init && read_file(cloud_init, 16u << 20, &user_data, &o.cloud_init_len, err) < 0) {
+    tart_error_wrap(err, "--cloud-init");
+    goto out;
+  }
+  o.cloud_init = user_data;
   for (size_t i = 0; i < nb; i++)
     if (!fw_ifname_valid(bridged[i])) {
       args_usage_error(argv, err, "invalid --net-bridged interface name \"%s\"", bridged[i]);
@@ -354,5 +360,6 @@ out:
   free(block);
   free(expose);
   free(device_args);
+  free(user_data);
   return ret;
 }

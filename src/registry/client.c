@@ -343,8 +343,10 @@ static int perform(struct registry_conn *c, const struct request *req, struct re
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &x);
   curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L); /* redirects are ours to vet */
-  /* Whatever URL a registry made us build, only http(s) goes out. */
-  curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
+  /* Whatever URL a registry made us build, only http(s) goes out (libcurl
+   * older than 7.85 knows only the bit mask form). */
+  if (curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https") != CURLE_OK)
+    curl_easy_setopt(h, TART_CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
   curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 30L);
   /* A stalled transfer (under 1 KiB/s for 60 s) is an error to retry. */
@@ -654,10 +656,15 @@ static int authenticate(struct registry_conn *c, const char *www_auth, const cha
 static int perform_auth(struct registry_conn *c, struct request *req, struct response *resp,
                         const char *extra_scope, tart_error_t *err)
 {
-  req->send_auth = true;
+  /* Our credentials go to the registry itself only: an upload Location on
+   * another host or scheme (object storage, or a hostile registry's
+   * choice) gets none (docs/design.md, "Registry client and auth"). */
+  _cleanup_free_ char *origin = registry_url_origin(req->url);
+  _cleanup_free_ char *ours = xasprintf("%s://%s", c->r->scheme, c->r->host);
+  req->send_auth = strcasecmp(origin, ours) == 0;
   if (perform(c, req, resp, err) < 0)
     return -1;
-  if (resp->status != 401)
+  if (resp->status != 401 || !req->send_auth)
     return 0;
   _cleanup_free_ char *challenge = resp->www_authenticate ? xstrdup(resp->www_authenticate) : NULL;
   /* Credentials that were already used and refused will not do better. */

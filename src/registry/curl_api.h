@@ -46,6 +46,12 @@ char *curl_header_value(const char *line, size_t len, const char *name);
  * store's hashed directory) and $SSL_CERT_DIR, when set. */
 void curl_api_set_ca(CURL *h);
 
+/* CURLOPT_PROTOCOLS (deprecated in libcurl 7.85 for CURLOPT_PROTOCOLS_STR,
+ * the only form older libcurl knows): its number, so that using it does
+ * not trip -Wdeprecated-declarations. */
+#define TART_CURLOPT_PROTOCOLS       ((CURLoption)(CURLOPTTYPE_LONG + 181))
+#define TART_CURLOPT_REDIR_PROTOCOLS ((CURLoption)(CURLOPTTYPE_LONG + 182))
+
 #ifndef TART_CURL_API_IMPL
 #undef curl_easy_setopt
 #undef curl_easy_getinfo

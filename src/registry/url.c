@@ -1,5 +1,6 @@
 #include "registry/url.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,12 +34,25 @@ char *registry_url_origin(const char *url)
   return xasprintf("%.*s", (int)((size_t)(p - url) + n), url);
 }
 
+/* loc starts with a URI scheme (RFC 3986: ALPHA *(ALPHA / DIGIT / "+" /
+ * "-" / ".") ":"), so it is absolute: "https://x", also "file:/x"; a "://"
+ * later on, in a query, does not count. */
+static bool has_scheme(const char *loc)
+{
+  if (!isalpha((unsigned char)loc[0]))
+    return false;
+  size_t n = 1;
+  while (isalnum((unsigned char)loc[n]) || loc[n] == '+' || loc[n] == '-' || loc[n] == '.')
+    n++;
+  return loc[n] == ':';
+}
+
 int registry_resolve_location(const char *scheme, const char *host, const char *base_url, const char *loc,
                               char **out, tart_error_t *err)
 {
   *out = NULL;
   char *url;
-  if (strstr(loc, "://") != NULL) {
+  if (has_scheme(loc)) {
     url = xstrdup(loc);
   } else if (loc[0] == '/' && loc[1] != '/') {
     _cleanup_free_ char *origin = registry_url_origin(base_url);

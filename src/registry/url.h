@@ -23,12 +23,12 @@ bool registry_url_is_http(const char *url);
 char *registry_url_origin(const char *url);
 
 /* The absolute URL a Location header value loc names, received in answer
- * to a request for base_url: an absolute http(s) URL as it is; "/path"
- * on base_url's origin; anything else relative to <scheme>://<host>/v2/
- * as upstream Tart resolves it.  The result must pass
- * registry_url_is_http, else an EPROTO error "the registry sent a
- * Location that is not an http(s) URL: ..." (what names the answer).
- * *out is malloc'ed. */
+ * to a request for base_url: an absolute URL (one with a scheme; a "://"
+ * in a query does not make one) as it is; "//host/path" on base_url's
+ * scheme; "/path" on base_url's origin; anything else relative to
+ * <scheme>://<host>/v2/ as upstream Tart resolves it.  The result must
+ * pass registry_url_is_http, else an EPROTO error "the registry sent a
+ * Location that is not an http(s) URL: ...".  *out is malloc'ed. */
 int registry_resolve_location(const char *scheme, const char *host, const char *base_url, const char *loc,
                               char **out, tart_error_t *err);
 

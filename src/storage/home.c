@@ -127,7 +127,7 @@ int tart_home_gc_tmp(struct tart_home *h, tart_error_t *err)
      * to lock it will notice the directory is gone (nlink 0) and retry. */
     struct stat st;
     if (fstat(fd, &st) < 0 || st.st_nlink == 0)
-      continue; /* another GC removed it while we waited for the lock */
+      continue; /* another GC removed it between our open and our lock */
     if (rm_rf_at(dfd, de->d_name, err) < 0) {
       ret = -1;
       break;

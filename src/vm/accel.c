@@ -18,25 +18,34 @@
 
 static const char *const kvm_internal_needles[] = {"KVM internal error", NULL};
 
-/* QEMU's words when KVM will not make or run a VM at all. */
-static const char *const kvm_start_needles[] = {"failed to initialize kvm", "Could not access KVM",
-                                                "KVM_CREATE_VM", "kvm_init_vcpu",
-                                                /* an assertion in QEMU's KVM code: under
-                                                 * kvm_pvm, "kvm_buf_set_msrs: Assertion" */
-                                                "/kvm/", "kvm_", NULL};
+/* QEMU's words when KVM will not make or run a VM at all: its own messages
+ * and assertions in its KVM code (kvm_pvm: "error: failed to set MSR
+ * 0x10a", then "target/i386/kvm/kvm.c:3183: kvm_buf_set_msrs: Assertion").
+ * Narrow on purpose: a user's file named kvm_x.img must not read as KVM's
+ * failure, which would send every VM of this boot to TCG. */
+static const char *const kvm_start_needles[] = {
+    "failed to initialize kvm", "Could not access KVM", "KVM_CREATE_VM", "kvm_init_vcpu",
+    "failed to set MSR",        "/kvm/kvm.c:",          "kvm-all.c:",    NULL};
+
+/* QEMU echoes a bad option first ("qemu-system-x86_64: -drive file=...:
+ * Could not open ..."): such a line is about the option, not about KVM. */
+static bool option_echo(const char *line)
+{
+  const char *colon = strstr(line, ": ");
+  return !strncmp(line, "qemu-system-", 12) && colon && colon[2] == '-';
+}
 
 /* Why a QEMU started under KVM died before it ran the guest, if KVM is to
- * blame: a line of this QEMU's log naming KVM (it would not make the VM or
- * set a CPU register), or a crash with nothing said.  NULL when its failure
- * is its own (a bad disk, a bad option).  Malloc'ed. */
+ * blame: a line of this QEMU's log in KVM's words.  NULL when its failure
+ * is its own (a bad disk, a bad option, a crash that says nothing: an OOM
+ * kill is not KVM's).  Malloc'ed. */
 static char *kvm_start_failure(const struct supervisor *s, int status)
 {
+  (void)status;
   char line[512];
   vm_log_qemu_line(s, kvm_start_needles, line, sizeof(line));
-  if (!line[0] && !WIFSIGNALED(status))
+  if (!line[0] || option_echo(line))
     return NULL;
-  if (!line[0])
-    snprintf(line, sizeof(line), "killed by signal %d", WTERMSIG(status));
   char q[200];
   str_quote(line, 150, q, sizeof(q));
   return xasprintf("QEMU could not start under it (%s)%s", q,

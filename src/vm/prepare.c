@@ -160,25 +160,29 @@ static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, st
   return 0;
 }
 
-/* --cloud-init FILE: a NoCloud seed (user-data = FILE) in the VM directory,
+/* --cloud-init: a NoCloud seed of the user-data in the VM directory,
  * attached read-only after the --disk ones.  The instance-id follows the
  * user-data's digest, so cloud-init applies a changed file as a new
  * instance and leaves an unchanged one alone on later boots.  Made under
- * the run lock: a running VM's seed is never rewritten. */
+ * the run lock: a running VM's seed is never rewritten.  Its path is
+ * absolute: QEMU runs in the VM directory, and $TART_HOME may be
+ * relative. */
 static int make_cloud_init_seed(struct session *x, tart_error_t *err)
 {
-  _cleanup_free_ char *user_data = NULL;
-  size_t len = 0;
-  if (read_file(x->o->cloud_init, 16u << 20, &user_data, &len, err) < 0)
-    return tart_error_wrap(err, "--cloud-init");
+  const struct run_opts *o = x->o;
   char digest[DIGEST_STR_LEN];
-  sha256_of(user_data, len, digest);
+  sha256_of(o->cloud_init, o->cloud_init_len, digest);
   const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
   _cleanup_free_ char *id = xasprintf("tart-%.16s", hex);
   _cleanup_free_ char *meta = nocloud_meta_data(id, x->name);
-  struct nocloud_seed seed = {
-      .user_data = user_data, .user_data_len = len, .meta_data = meta, .meta_data_len = strlen(meta)};
-  x->seed = vm_dir_file(x->dir, VM_CLOUD_INIT_SEED);
+  struct nocloud_seed seed = {.user_data = o->cloud_init,
+                              .user_data_len = o->cloud_init_len,
+                              .meta_data = meta,
+                              .meta_data_len = strlen(meta)};
+  _cleanup_free_ char *dir = realpath(x->dir, NULL);
+  if (dir == NULL)
+    return tart_error_make(err, errno, "cannot resolve %s", x->dir);
+  x->seed = vm_dir_file(dir, VM_CLOUD_INIT_SEED);
   if (nocloud_seed_write(x->seed, &seed, err) < 0)
     return -1;
   x->disks[x->n_disks++] = (struct qemu_disk){.path = x->seed, .readonly = true};

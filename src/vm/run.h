@@ -39,9 +39,12 @@ struct run_opts {
   size_t n_forwards;
   const struct qemu_disk *disks;
   size_t n_disks; /* at most VM_MAX_DISKS */
-  /* --cloud-init: a user-data file, given to the guest as a NoCloud seed
-   * (cloudinit/nocloud.h) attached read-only after the disks; NULL: none. */
+  /* --cloud-init: the user-data (read by the caller, so that a --detach
+   * child, whose stdin is /dev/null, need not), given to the guest as a
+   * NoCloud seed (cloudinit/nocloud.h) attached read-only after the disks;
+   * NULL: none. */
   const char *cloud_init;
+  size_t cloud_init_len;
   const struct qemu_share *shares;
   size_t n_shares;
   bool nested;

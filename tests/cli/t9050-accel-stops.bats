@@ -191,6 +191,22 @@ in_ns_without_kvm() {
   for _ in $(seq 50); do [ -S "$TART_HOME/vms/vm/qmp.sock" ] || break; sleep 0.1; done
 }
 
+@test "QEMU failing on the user's own option is not KVM's failure: no fallback, no verdict, in any mode" {
+  make_guest vm
+  local verdict="$TART_HOME/cache/kvm-verdict.json" bad="$BATS_TEST_TMPDIR/kvm_imgs/kvm_missing.img"
+  # A file name that speaks of kvm must not read as KVM giving up.
+  for accel in auto kvm tcg; do
+    [ "$accel" = kvm ] && { [ -r /dev/kvm ] && [ -w /dev/kvm ] || continue; }
+    run --separate-stderr env TART_ACCEL=$accel "$TART" run vm --no-graphics --net-user --disk "$bad"
+    [ "$status" -eq 1 ] || { echo "TART_ACCEL=$accel: exit $status: $stderr" >&2; return 1; }
+    one_error_line "kvm_missing.img"
+    [[ "$stderr" != *"cannot run this guest"* ]]
+    [[ "$stderr" != *"restarting it under TCG"* ]]
+    [ ! -e "$verdict" ] || ! grep -q cannot-run "$verdict"
+    stopped_and_clean vm
+  done
+}
+
 @test "a kernel panic (pvpanic) ends the run with one line; exec says why; the VM runs again" {
   make_guest vm
   start vm

@@ -73,6 +73,12 @@ static void test_resolve(void **state)
   expect(base, "/v2/a/blobs/uploads/123?_state=s", "https://r.io:5000/v2/a/blobs/uploads/123?_state=s");
   /* Scheme-relative: another host, on the base's scheme. */
   expect("http://r.io/v2/", "//cdn.example/x", "http://cdn.example/x");
+  /* A "://" in the query does not make it absolute. */
+  expect(base, "/v2/a/blobs/uploads/1?redirect=https://x",
+         "https://r.io:5000/v2/a/blobs/uploads/1?redirect=https://x");
+  /* IPv6 literals keep their brackets and port. */
+  expect("http://[::1]:5000/v2/a/blobs/uploads/", "/v2/a/blobs/uploads/9",
+         "http://[::1]:5000/v2/a/blobs/uploads/9");
   /* Relative: under /v2/ of the registry, as upstream resolves it. */
   expect(base, "a/blobs/uploads/123", "https://r.io/v2/a/blobs/uploads/123");
 }
@@ -85,6 +91,8 @@ static void test_resolve_refuses_other_schemes(void **state)
   expect_refused("https://host/with space");
   expect_refused("https://host/x\nSet-Cookie: a");
   expect_refused("javascript://x");
+  expect_refused("file:/etc/passwd");
+  expect_refused("data:text/plain,x");
 }
 
 static void test_rfc3339(void **state)
