@@ -442,4 +442,17 @@ PY
   run tart stop vm --timeout 0
   [ "$status" -eq 0 ]
   wait_exit 10
+
+  # A relative TART_HOME, the user-data on stdin, --detach (whose run has
+  # /dev/null for stdin): the seed is read first and reaches QEMU.
+  printf '#cloud-config\nhostname: piped\n' >"$BATS_TEST_TMPDIR/piped.yaml"
+  (cd "$BATS_TEST_TMPDIR" && TART_HOME=home "$TART" run vm --detach --no-graphics --net-user \
+    --cloud-init /dev/stdin <piped.yaml) 3>&-
+  local i
+  for i in $(seq 90); do tart exec vm /bin/true 2>/dev/null && break; sleep 1; done
+  run tart exec vm /bin/sh -c 'mkdir -p /mnt/seed && mount -t iso9660 -o ro /dev/vdb /mnt/seed && cat /mnt/seed/user-data'
+  [ "$status" -eq 0 ]
+  [ "${lines[1]}" = "hostname: piped" ]
+  run tart stop vm --timeout 0
+  [ "$status" -eq 0 ]
 }
