@@ -148,218 +148,224 @@ static void make_absolute(char **path)
   *path = abs;
 }
 
-int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
-{
-  _cleanup_free_ char *serial_path = NULL;
-  const char *display = getenv("DISPLAY");
-  struct run_opts o = {.display = (display && *display) ? QEMU_DISPLAY_WINDOW : QEMU_DISPLAY_NONE,
-                       .serial = QEMU_SERIAL_FILE,
-                       .ready_fd = -1};
-  bool no_graphics = false, vnc = false, graphics = false, detach = false;
-  bool net_user = false, softnet = false, net_host = false;
-  const char *cloud_init = NULL;
+/* What the flags of one `tart run` say, as they are parsed. */
+struct run_args {
+  struct run_opts o;
+  char *serial_path, *user_data, *device_args;
+  bool no_graphics, vnc, graphics, detach, net_user, softnet, net_host;
+  const char *cloud_init;
   const char *bridged[NET_MAX_NICS + 1];
-  size_t nb = 0;
-  struct fw_cidr *allow = NULL, *block = NULL;
-  struct fw_expose *expose = NULL;
-  size_t n_allow = 0, n_block = 0, n_expose = 0;
+  size_t nb;
+  struct fw_cidr *allow, *block;
+  struct fw_expose *expose;
+  size_t n_allow, n_block, n_expose;
   struct qemu_disk disks[VM_MAX_DISKS];
   struct qemu_share shares[VM_MAX_SHARES];
   struct qemu_forward forwards[32];
-  size_t nd = 0, ns = 0, nf = 0;
+  size_t nd, ns, nf;
   /* The device options as typed, kept with a suspended state. */
-  const char *dev_words[2 * (ARRAY_SIZE(disks) + ARRAY_SIZE(shares) + NET_MAX_NICS + 2) + 1];
-  size_t ndw = 0;
-  char *device_args = NULL, *user_data = NULL;
-  int ret = -1, c;
-  while ((c = cmd_next(argc, argv, &cmd_run_spec, err)) != -1) {
-    if ((c == OPT_DISK || c == OPT_DIR || c == OPT_CLOUD_INIT || c == OPT_BRIDGED) &&
-        ndw + 2 < ARRAY_SIZE(dev_words)) {
-      dev_words[ndw++] = c == OPT_DISK         ? "--disk"
-                         : c == OPT_DIR        ? "--dir"
-                         : c == OPT_CLOUD_INIT ? "--cloud-init"
-                                               : "--net-bridged";
-      dev_words[ndw++] = optarg;
-    }
-    switch (c) {
-    case -2:
-      goto out;
-    case 'h':
-      ret = cmd_print_help(&cmd_run_spec);
-      goto out;
-    case OPT_NO_GRAPHICS:
-      no_graphics = true;
-      break;
-    case OPT_VNC:
-      vnc = true;
-      break;
-    case OPT_GRAPHICS:
-      graphics = true;
-      break;
-    case OPT_SERIAL:
-      o.serial = QEMU_SERIAL_PTY;
-      o.serial_path = NULL;
-      break;
-    case OPT_DETACH:
-      detach = true;
-      break;
-    case OPT_CLOUD_INIT:
-      cloud_init = optarg;
-      break;
-    case OPT_SERIAL_PATH: {
-      struct stat st;
-      /* QEMU opens it from the VM directory: relative paths are the caller's. */
-      free(serial_path);
-      serial_path = xstrdup(optarg);
-      make_absolute(&serial_path);
-      o.serial_path = serial_path;
-      o.serial = stat(optarg, &st) == 0 && S_ISCHR(st.st_mode) ? QEMU_SERIAL_TTY : QEMU_SERIAL_PATH;
-      break;
-    }
-    case OPT_DISK:
-      if (nd == ARRAY_SIZE(disks)) {
-        args_usage_error(argv, err, "too many --disk options (at most %zu)", ARRAY_SIZE(disks));
-        goto out;
-      }
-      if (qemu_parse_disk_arg(optarg, &disks[nd], err) < 0)
-        goto out;
-      nd++;
-      break;
-    case OPT_DIR:
-      if (ns == ARRAY_SIZE(shares)) {
-        args_usage_error(argv, err, "too many --dir options (at most %zu)", ARRAY_SIZE(shares));
-        goto out;
-      }
-      if (qemu_parse_dir_arg(optarg, &shares[ns], err) < 0)
-        goto out;
-      ns++;
-      break;
-    case OPT_NESTED:
-      o.nested = true;
-      break;
-    case OPT_NET_USER:
-      net_user = true;
-      break;
-    case OPT_BRIDGED:
-      if (!strcmp(optarg, "list")) {
-        ret = list_interfaces(err);
-        goto out;
-      }
-      if (nb == ARRAY_SIZE(bridged)) {
-        args_usage_error(argv, err, "too many --net-bridged options (at most %d)", NET_MAX_NICS);
-        goto out;
-      }
-      bridged[nb++] = optarg;
-      break;
-    case OPT_SOFTNET:
-      softnet = true;
-      break;
-    case OPT_SOFTNET_ALLOW:
-    case OPT_SOFTNET_BLOCK:
-      softnet = true;
-      if (fw_parse_cidrs(optarg, c == OPT_SOFTNET_ALLOW ? &allow : &block,
-                         c == OPT_SOFTNET_ALLOW ? &n_allow : &n_block, err) < 0)
-        goto out;
-      break;
-    case OPT_SOFTNET_EXPOSE:
-      softnet = true;
-      if (fw_parse_expose(optarg, &expose, &n_expose, err) < 0)
-        goto out;
-      break;
-    case OPT_NET_HOST:
-      net_host = true;
-      break;
-    case OPT_FORWARD:
-      if (nf == ARRAY_SIZE(forwards)) {
-        args_usage_error(argv, err, "too many --net-user-forward options");
-        goto out;
-      }
-      if (qemu_parse_forward_arg(optarg, &forwards[nf], err) < 0)
-        goto out;
-      nf++;
-      break;
-    case OPT_RECOVERY:
-      tart_error_make(err, 0, "--recovery boots macOS recovery, which Linux guests do not have");
-      goto out;
-    case OPT_ROSETTA:
-      tart_error_make(err, 0,
-                      "--rosetta is macOS-only; Linux hosts run x86_64 binaries natively or with binfmt");
-      goto out;
-    case OPT_SUSPENDABLE:
-      /* Every Linux guest can be suspended here; this picks 9p for --dir. */
-      o.suspendable = true;
-      break;
-    }
+  const char *dev_words[2 * (VM_MAX_DISKS + VM_MAX_SHARES + NET_MAX_NICS + 2) + 1];
+  size_t ndw;
+};
+
+static void run_args_clear(struct run_args *a)
+{
+  for (size_t i = 0; i < a->nd; i++)
+    qemu_disk_clear(&a->disks[i]);
+  for (size_t i = 0; i < a->ns; i++)
+    qemu_share_clear(&a->shares[i]);
+  free(a->allow);
+  free(a->block);
+  free(a->expose);
+  free(a->device_args);
+  free(a->user_data);
+  free(a->serial_path);
+}
+
+/* One option (c, with optarg): 0, or -1 with a usage error in *err. */
+static int run_option(struct run_args *a, int c, char **argv, tart_error_t *err)
+{
+  if ((c == OPT_DISK || c == OPT_DIR || c == OPT_CLOUD_INIT || c == OPT_BRIDGED) &&
+      a->ndw + 2 < ARRAY_SIZE(a->dev_words)) {
+    a->dev_words[a->ndw++] = c == OPT_DISK         ? "--disk"
+                             : c == OPT_DIR        ? "--dir"
+                             : c == OPT_CLOUD_INIT ? "--cloud-init"
+                                                   : "--net-bridged";
+    a->dev_words[a->ndw++] = optarg;
   }
-  if (args_positional(argc, argv, 1, 1, "<name>", err) < 0)
-    goto out;
-  if (net_mode_pick(net_user, nb, softnet, net_host, &o.net.mode, err) < 0)
-    goto out;
-  if (cloud_init && nd == ARRAY_SIZE(disks)) {
-    args_usage_error(argv, err, "too many --disk options (at most %zu with --cloud-init)",
-                     ARRAY_SIZE(disks) - 1);
-    goto out;
+  switch (c) {
+  case OPT_NO_GRAPHICS:
+    a->no_graphics = true;
+    break;
+  case OPT_VNC:
+    a->vnc = true;
+    break;
+  case OPT_GRAPHICS:
+    a->graphics = true;
+    break;
+  case OPT_SERIAL:
+    a->o.serial = QEMU_SERIAL_PTY;
+    a->o.serial_path = NULL;
+    break;
+  case OPT_DETACH:
+    a->detach = true;
+    break;
+  case OPT_CLOUD_INIT:
+    a->cloud_init = optarg;
+    break;
+  case OPT_SERIAL_PATH: {
+    struct stat st;
+    /* QEMU opens it from the VM directory: relative paths are the caller's. */
+    free(a->serial_path);
+    a->serial_path = xstrdup(optarg);
+    make_absolute(&a->serial_path);
+    a->o.serial_path = a->serial_path;
+    a->o.serial = stat(optarg, &st) == 0 && S_ISCHR(st.st_mode) ? QEMU_SERIAL_TTY : QEMU_SERIAL_PATH;
+    break;
   }
+  case OPT_DISK:
+    if (a->nd == ARRAY_SIZE(a->disks))
+      return args_usage_error(argv, err, "too many --disk options (at most %zu)", ARRAY_SIZE(a->disks));
+    if (qemu_parse_disk_arg(optarg, &a->disks[a->nd], err) < 0)
+      return -1;
+    a->nd++;
+    break;
+  case OPT_DIR:
+    if (a->ns == ARRAY_SIZE(a->shares))
+      return args_usage_error(argv, err, "too many --dir options (at most %zu)", ARRAY_SIZE(a->shares));
+    if (qemu_parse_dir_arg(optarg, &a->shares[a->ns], err) < 0)
+      return -1;
+    a->ns++;
+    break;
+  case OPT_NESTED:
+    a->o.nested = true;
+    break;
+  case OPT_NET_USER:
+    a->net_user = true;
+    break;
+  case OPT_BRIDGED:
+    if (a->nb == ARRAY_SIZE(a->bridged))
+      return args_usage_error(argv, err, "too many --net-bridged options (at most %d)", NET_MAX_NICS);
+    a->bridged[a->nb++] = optarg;
+    break;
+  case OPT_SOFTNET:
+    a->softnet = true;
+    break;
+  case OPT_SOFTNET_ALLOW:
+  case OPT_SOFTNET_BLOCK:
+    a->softnet = true;
+    return fw_parse_cidrs(optarg, c == OPT_SOFTNET_ALLOW ? &a->allow : &a->block,
+                          c == OPT_SOFTNET_ALLOW ? &a->n_allow : &a->n_block, err);
+  case OPT_SOFTNET_EXPOSE:
+    a->softnet = true;
+    return fw_parse_expose(optarg, &a->expose, &a->n_expose, err);
+  case OPT_NET_HOST:
+    a->net_host = true;
+    break;
+  case OPT_FORWARD:
+    if (a->nf == ARRAY_SIZE(a->forwards))
+      return args_usage_error(argv, err, "too many --net-user-forward options");
+    if (qemu_parse_forward_arg(optarg, &a->forwards[a->nf], err) < 0)
+      return -1;
+    a->nf++;
+    break;
+  case OPT_RECOVERY:
+    return tart_error_make(err, 0, "--recovery boots macOS recovery, which Linux guests do not have");
+  case OPT_ROSETTA:
+    return tart_error_make(
+        err, 0, "--rosetta is macOS-only; Linux hosts run x86_64 binaries natively or with binfmt");
+  case OPT_SUSPENDABLE:
+    /* Every Linux guest can be suspended here; this picks 9p for --dir. */
+    a->o.suspendable = true;
+    break;
+  }
+  return 0;
+}
+
+/* The flags together, once all are parsed: a->o is complete, or -1. */
+static int run_args_finish(struct run_args *a, char **argv, tart_error_t *err)
+{
+  struct run_opts *o = &a->o;
+  if (net_mode_pick(a->net_user, a->nb, a->softnet, a->net_host, &o->net.mode, err) < 0)
+    return -1;
+  if (a->cloud_init && a->nd == ARRAY_SIZE(a->disks))
+    return args_usage_error(argv, err, "too many --disk options (at most %zu with --cloud-init)",
+                            ARRAY_SIZE(a->disks) - 1);
   /* Read now, before anything starts: it may be a pipe (/dev/stdin). */
-  if (cloud_init && read_file(cloud_init, 16u << 20, &user_data, &o.cloud_init_len, err) < 0) {
-    tart_error_wrap(err, "--cloud-init");
-    goto out;
-  }
-  o.cloud_init = user_data;
-  for (size_t i = 0; i < nb; i++)
-    if (!fw_ifname_valid(bridged[i])) {
-      args_usage_error(argv, err, "invalid --net-bridged interface name \"%s\"", bridged[i]);
-      goto out;
-    }
-  o.net.bridged = bridged;
-  o.net.n_bridged = nb;
-  o.net.allow = allow;
-  o.net.n_allow = n_allow;
-  o.net.block = block;
-  o.net.n_block = n_block;
-  o.net.expose = expose;
-  o.net.n_expose = n_expose;
-  if (graphics && no_graphics) {
-    args_usage_error(argv, err, "--graphics and --no-graphics are mutually exclusive");
-    goto out;
-  }
+  if (a->cloud_init && read_file(a->cloud_init, 16u << 20, &a->user_data, &o->cloud_init_len, err) < 0)
+    return tart_error_wrap(err, "--cloud-init");
+  o->cloud_init = a->user_data;
+  for (size_t i = 0; i < a->nb; i++)
+    if (!fw_ifname_valid(a->bridged[i]))
+      return args_usage_error(argv, err, "invalid --net-bridged interface name \"%s\"", a->bridged[i]);
+  o->net.bridged = a->bridged;
+  o->net.n_bridged = a->nb;
+  o->net.allow = a->allow;
+  o->net.n_allow = a->n_allow;
+  o->net.block = a->block;
+  o->net.n_block = a->n_block;
+  o->net.expose = a->expose;
+  o->net.n_expose = a->n_expose;
+  if (a->graphics && a->no_graphics)
+    return args_usage_error(argv, err, "--graphics and --no-graphics are mutually exclusive");
   /* As upstream: VNC replaces the window unless --graphics asks for both. */
-  if (vnc && graphics)
-    o.display = QEMU_DISPLAY_WINDOW_VNC;
-  else if (vnc)
-    o.display = QEMU_DISPLAY_VNC;
-  else if (no_graphics || detach)
-    o.display = QEMU_DISPLAY_NONE;
-  else if (graphics)
-    o.display = QEMU_DISPLAY_WINDOW;
+  if (a->vnc && a->graphics)
+    o->display = QEMU_DISPLAY_WINDOW_VNC;
+  else if (a->vnc)
+    o->display = QEMU_DISPLAY_VNC;
+  else if (a->no_graphics || a->detach)
+    o->display = QEMU_DISPLAY_NONE;
+  else if (a->graphics)
+    o->display = QEMU_DISPLAY_WINDOW;
   /* QEMU runs in the VM directory and virtiofsd elsewhere: relative paths
    * are the caller's, as upstream reads them. */
-  for (size_t i = 0; i < nd; i++)
-    make_absolute(&disks[i].path);
-  for (size_t i = 0; i < ns; i++)
-    make_absolute(&shares[i].path);
-  o.disks = disks;
-  o.n_disks = nd;
-  o.shares = shares;
-  o.n_shares = ns;
-  o.forwards = nf ? forwards : NULL;
-  o.n_forwards = nf;
-  dev_words[ndw] = NULL;
-  device_args = ndw ? qemu_cmdline_string((char *const *)dev_words) : NULL;
-  o.device_args = device_args;
-  if (detach)
-    ret = vm_run_detached(&ctx->home, argv[optind], &o, &ctx->exit_code, err);
+  for (size_t i = 0; i < a->nd; i++)
+    make_absolute(&a->disks[i].path);
+  for (size_t i = 0; i < a->ns; i++)
+    make_absolute(&a->shares[i].path);
+  o->disks = a->disks;
+  o->n_disks = a->nd;
+  o->shares = a->shares;
+  o->n_shares = a->ns;
+  o->forwards = a->nf ? a->forwards : NULL;
+  o->n_forwards = a->nf;
+  a->dev_words[a->ndw] = NULL;
+  a->device_args = a->ndw ? qemu_cmdline_string((char *const *)a->dev_words) : NULL;
+  o->device_args = a->device_args;
+  return 0;
+}
+
+int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
+{
+  const char *display = getenv("DISPLAY");
+  struct run_args *a = xcalloc(1, sizeof(*a));
+  a->o = (struct run_opts){.display = (display && *display) ? QEMU_DISPLAY_WINDOW : QEMU_DISPLAY_NONE,
+                           .serial = QEMU_SERIAL_FILE,
+                           .ready_fd = -1};
+  int ret = -1, c;
+  while ((c = cmd_next(argc, argv, &cmd_run_spec, err)) != -1) {
+    if (c == -2)
+      goto out;
+    if (c == 'h') {
+      ret = cmd_print_help(&cmd_run_spec);
+      goto out;
+    }
+    /* `--net-bridged list` lists, and runs nothing. */
+    if (c == OPT_BRIDGED && !strcmp(optarg, "list")) {
+      ret = list_interfaces(err);
+      goto out;
+    }
+    if (run_option(a, c, argv, err) < 0)
+      goto out;
+  }
+  if (args_positional(argc, argv, 1, 1, "<name>", err) < 0 || run_args_finish(a, argv, err) < 0)
+    goto out;
+  if (a->detach)
+    ret = vm_run_detached(&ctx->home, argv[optind], &a->o, &ctx->exit_code, err);
   else
-    ret = vm_run(&ctx->home, argv[optind], &o, err);
+    ret = vm_run(&ctx->home, argv[optind], &a->o, err);
 out:
-  for (size_t i = 0; i < nd; i++)
-    qemu_disk_clear(&disks[i]);
-  for (size_t i = 0; i < ns; i++)
-    qemu_share_clear(&shares[i]);
-  free(allow);
-  free(block);
-  free(expose);
-  free(device_args);
-  free(user_data);
+  run_args_clear(a);
+  free(a);
   return ret;
 }
