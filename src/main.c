@@ -5,6 +5,7 @@
  * RUN_SETUP idea, so no verb repeats the set-up), and the verb's spec
  * (cmd/options.h): its name, help, options and completion. */
 #include <locale.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,6 +25,11 @@ enum {
   /* The verb parses its own --help: words after the VM name belong to the
    * guest command (exec) and must not be scanned for --help. */
   CMD_OWN_HELP_SCAN = 1 << 3,
+  /* The run-control signals (vm/control.h) are requests from the start:
+   * blocked before anything else, so that one sent in the first moments is
+   * queued for the run (vm_run reads it from its signalfd), never the
+   * default action that would kill us. */
+  CMD_HOLD_SIGNALS = 1 << 4,
 };
 
 struct tart_command {
@@ -37,7 +43,7 @@ struct tart_command {
 static const struct tart_command commands[] = {
     {cmd_create, CMD_NEED_HOME | CMD_GC_TMP, &cmd_create_spec},
     {cmd_clone, CMD_NEED_HOME, &cmd_clone_spec},
-    {cmd_run, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN, &cmd_run_spec},
+    {cmd_run, CMD_NEED_HOME | CMD_GC_TMP | CMD_OWN_HELP_SCAN | CMD_HOLD_SIGNALS, &cmd_run_spec},
     {cmd_set, CMD_NEED_HOME | CMD_GC_TMP, &cmd_set_spec},
     {cmd_get, CMD_NEED_HOME | CMD_GC_TMP, &cmd_get_spec},
     {cmd_list, CMD_NEED_HOME | CMD_GC_TMP, &cmd_list_spec},
@@ -99,6 +105,20 @@ static int run_command(const struct tart_command *cmd, int argc, char **argv, ta
 {
   struct tart_ctx ctx = {.home = {.lock_fd = -1}};
   int ret = 0;
+  if (cmd->flags & CMD_HOLD_SIGNALS) {
+    sigset_t hold;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGINT);
+    sigaddset(&hold, SIGTERM);
+    sigaddset(&hold, SIGUSR1);
+    sigaddset(&hold, SIGUSR2);
+    sigprocmask(SIG_BLOCK, &hold, NULL);
+    /* A shell starts background jobs with SIGINT ignored, and an ignored
+     * signal is dropped, not queued: take the default back (blocked, it
+     * cannot act) so that `kill -INT` of a `tart run &` is a stop. */
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+  }
 
   /* Help needs no $TART_HOME: answer it before touching the disk. */
   for (int i = 1; !(cmd->flags & CMD_OWN_HELP_SCAN) && i < argc && strcmp(argv[i], "--"); i++)

@@ -100,6 +100,11 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   if (args_positional(argc, argv, 2, -1, "<name> <command>", err) < 0)
     return -1;
   const char *name = argv[optind];
+  /* "tart exec vm -- cmd args": the "--" ends our options, as upstream's
+   * parser takes it; it is not the guest's program. */
+  int cmd_i = optind + 1;
+  if (!strcmp(argv[cmd_i], "--") && ++cmd_i >= argc)
+    return args_usage_error(argv, err, "missing expected argument: <command>");
   _cleanup_free_ char *dir = NULL;
   if (local_vm_open(&ctx->home, name, &dir, err) < 0)
     return -1;
@@ -141,8 +146,8 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     usleep(100 * 1000);
   }
   struct qga_exec_result res = {0};
-  int r = qga_exec(g, argv[optind + 1], argv + optind + 2, interactive ? (input ? input : "") : NULL,
-                   input_len, -1, &res, err);
+  int r = qga_exec(g, argv[cmd_i], argv + cmd_i + 1, interactive ? (input ? input : "") : NULL, input_len, -1,
+                   &res, err);
   qga_close(g);
   if (r < 0) {
     /* The guest went away under the command: the run says why. */

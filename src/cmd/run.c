@@ -9,6 +9,7 @@
 #include "net/firewall.h"
 #include "net/link.h"
 #include "util/fs.h"
+#include "util/report.h"
 #include "util/util.h"
 #include "vm/run.h"
 
@@ -23,6 +24,13 @@ enum {
   OPT_RECOVERY,
   OPT_ROSETTA,
   OPT_SUSPENDABLE,
+  OPT_ROOT_DISK_OPTS,
+  OPT_NO_AUDIO,
+  OPT_NO_CLIPBOARD,
+  OPT_NO_KEYBOARD,
+  OPT_NO_POINTER,
+  OPT_NO_TRACKPAD,
+  OPT_CAPTURE_KEYS,
   OPT_VNC,
   OPT_SERIAL,
   OPT_DETACH,
@@ -89,8 +97,23 @@ static const struct cmd_option run_options[] = {
      "With --net-user: forward a host port, e.g. 2222:22\n"
      "The default is the NAT network (tart network --help); as\n"
      "root it is brought up when needed"},
+    {OPT_ROOT_DISK_OPTS, 0, "root-disk-opts", "<options>",
+     "Root disk options, comma-separated: ro; sync=full (the\n"
+     "default: guest flushes reach the host disk), sync=fsync\n"
+     "(the same here), sync=none (flushes are dropped: fast,\n"
+     "and a host crash can lose what the guest wrote);\n"
+     "caching=automatic|cached (the host page cache) or\n"
+     "uncached (O_DIRECT)"},
+    {OPT_NO_AUDIO, 0, "no-audio", NULL, "No audio device (tart adds none on Linux hosts)"},
+    {OPT_NO_CLIPBOARD, 0, "no-clipboard", NULL, "No clipboard sharing (tart shares none on Linux hosts)"},
+    {OPT_NO_KEYBOARD, 0, "no-keyboard", NULL,
+     "No USB keyboard (arm64); an amd64 VM keeps the PS/2\n"
+     "keyboard the q35 machine always has"},
+    {OPT_NO_POINTER, 0, "no-pointer", NULL, "No USB tablet (pointer)"},
     {OPT_RECOVERY, 0, "recovery", NULL, "macOS-only; a clear error for Linux guests"},
-    {OPT_ROSETTA, 0, "rosetta", "<tag>", "macOS-only; a clear error for Linux guests"},
+    {OPT_ROSETTA, 0, "rosetta", "<tag>", "macOS-only; accepted with a notice, no effect"},
+    {OPT_NO_TRACKPAD, 0, "no-trackpad", NULL, "macOS-only; accepted with a notice, no effect"},
+    {OPT_CAPTURE_KEYS, 0, "capture-system-keys", NULL, "macOS-only; accepted with a notice, no effect"},
     {0},
 };
 
@@ -272,8 +295,25 @@ static int run_option(struct run_args *a, int c, char **argv, tart_error_t *err)
   case OPT_RECOVERY:
     return tart_error_make(err, 0, "--recovery boots macOS recovery, which Linux guests do not have");
   case OPT_ROSETTA:
-    return tart_error_make(
-        err, 0, "--rosetta is macOS-only; Linux hosts run x86_64 binaries natively or with binfmt");
+  case OPT_NO_TRACKPAD:
+  case OPT_CAPTURE_KEYS:
+    /* Accepted, so that scripts written for macOS hosts run here too. */
+    report(REPORT_NOTICE, "%s has no effect on Linux hosts",
+           c == OPT_ROSETTA       ? "--rosetta (x86_64 binaries run natively or with binfmt)"
+           : c == OPT_NO_TRACKPAD ? "--no-trackpad"
+                                  : "--capture-system-keys");
+    break;
+  case OPT_NO_AUDIO:
+  case OPT_NO_CLIPBOARD:
+    break; /* what they turn off, tart never turns on here */
+  case OPT_NO_KEYBOARD:
+    a->o.no_keyboard = true;
+    break;
+  case OPT_NO_POINTER:
+    a->o.no_pointer = true;
+    break;
+  case OPT_ROOT_DISK_OPTS:
+    return qemu_parse_disk_opts(optarg, "--root-disk-opts", &a->o.root_disk, err);
   case OPT_SUSPENDABLE:
     /* Every Linux guest can be suspended here; this picks 9p for --dir. */
     a->o.suspendable = true;

@@ -241,7 +241,8 @@ static int add_disks(struct vec *v, const struct qemu_opts *o, tart_error_t *err
   _cleanup_free_ char *root = path_join(o->vm_dir, "disk.img");
   _cleanup_free_ char *root_file = drive_file(root);
   add(v, "-drive");
-  addf(v, "file=%s,format=raw,if=none,id=root,discard=unmap,detect-zeroes=unmap,cache=writeback", root_file);
+  addf(v, "file=%s,format=raw,if=none,id=root,discard=unmap,detect-zeroes=unmap,%s%s", root_file,
+       cache_mode(&o->root), o->root.readonly ? ",readonly=on" : "");
   add(v, "-device");
   add(v, "virtio-blk-pci,drive=root,bootindex=0");
 
@@ -372,12 +373,14 @@ static void add_platform_devices(struct vec *v, const struct qemu_opts *o)
   }
   add(v, "-device");
   add(v, "qemu-xhci,id=xhci");
-  if (arm) {
+  if (arm && !o->no_keyboard) {
     add(v, "-device");
     add(v, "usb-kbd,bus=xhci.0");
   }
-  add(v, "-device");
-  add(v, "usb-tablet,bus=xhci.0");
+  if (!o->no_pointer) {
+    add(v, "-device");
+    add(v, "usb-tablet,bus=xhci.0");
+  }
   /* A kernel panic becomes QEMU's GUEST_PANICKED event instead of a silent
    * reboot loop (docs/faq.md, "My VM stopped"). */
   add(v, "-device");
@@ -824,6 +827,52 @@ static bool dir_option_known(const char *p, size_t n)
   return item_is(p, n, "ro") || item_has_key(p, n, "tag=");
 }
 
+/* One disk option (p, n bytes) into d; false when it is none of them. */
+static bool disk_option(const char *p, size_t n, struct qemu_disk *d)
+{
+  if (item_is(p, n, "ro"))
+    d->readonly = true;
+  else if (item_is(p, n, "sync=none"))
+    d->sync = QEMU_SYNC_NONE;
+  else if (item_is(p, n, "sync=fsync"))
+    d->sync = QEMU_SYNC_FSYNC;
+  else if (item_is(p, n, "sync=full"))
+    d->sync = QEMU_SYNC_FULL;
+  else if (item_is(p, n, "caching=automatic"))
+    d->caching = QEMU_CACHING_AUTOMATIC;
+  else if (item_is(p, n, "caching=cached"))
+    d->caching = QEMU_CACHING_CACHED;
+  else if (item_is(p, n, "caching=uncached"))
+    d->caching = QEMU_CACHING_UNCACHED;
+  else
+    return false;
+  return true;
+}
+
+int qemu_parse_disk_opts(const char *opts, const char *flag, struct qemu_disk *out, tart_error_t *err)
+{
+  struct qemu_disk d = *out;
+  const char *end = opts + strlen(opts);
+  for (const char *p = opts; p <= end;) {
+    const char *c = memchr(p, ',', (size_t)(end - p));
+    size_t n = c ? (size_t)(c - p) : (size_t)(end - p);
+    if (n > 0 && !disk_option(p, n, &d)) {
+      char item[64], qi[96];
+      snprintf(item, sizeof(item), "%.*s", (int)(n < 63 ? n : 63), p);
+      quote(item, qi, sizeof(qi));
+      return tart_error_exit(err, TART_EXIT_USAGE, 0,
+                             "invalid %s: unknown option %s (options: ro, sync=none|fsync|full, "
+                             "caching=automatic|cached|uncached)",
+                             flag, qi);
+    }
+    if (c == NULL)
+      break;
+    p = c + 1;
+  }
+  *out = d;
+  return 0;
+}
+
 int qemu_parse_disk_arg(const char *s, struct qemu_disk *out, tart_error_t *err)
 {
   memset(out, 0, sizeof(*out));
@@ -843,21 +892,7 @@ int qemu_parse_disk_arg(const char *s, struct qemu_disk *out, tart_error_t *err)
       size_t n = c ? (size_t)(c - p) : (size_t)(end - p);
       char item[64];
       snprintf(item, sizeof(item), "%.*s", (int)(n < 63 ? n : 63), p);
-      if (item_is(p, n, "ro")) {
-        d.readonly = true;
-      } else if (item_is(p, n, "sync=none")) {
-        d.sync = QEMU_SYNC_NONE;
-      } else if (item_is(p, n, "sync=fsync")) {
-        d.sync = QEMU_SYNC_FSYNC;
-      } else if (item_is(p, n, "sync=full")) {
-        d.sync = QEMU_SYNC_FULL;
-      } else if (item_is(p, n, "caching=automatic")) {
-        d.caching = QEMU_CACHING_AUTOMATIC;
-      } else if (item_is(p, n, "caching=cached")) {
-        d.caching = QEMU_CACHING_CACHED;
-      } else if (item_is(p, n, "caching=uncached")) {
-        d.caching = QEMU_CACHING_UNCACHED;
-      } else {
+      if (!disk_option(p, n, &d)) {
         char qi[96];
         quote(item, qi, sizeof(qi));
         return tart_error_exit(err, TART_EXIT_USAGE, 0,

@@ -170,10 +170,14 @@ struct qemu_opts {
   const char *firmware_code;   /* OVMF/AAVMF code, read-only; required for efi, ignored for bios */
   bool kvm;                    /* -accel kvm -cpu host, else TCG (chosen by qemu/accel.h) */
   bool nested;                 /* nested virtualization; requires kvm (see below) */
-  const char *qmp_socket;      /* QMP socket path; NULL: no QMP (tests only: tart needs it) */
-  const char *qga_socket;      /* guest-agent socket path; NULL: no agent channel */
-  const char *monitor_socket;  /* a second QMP monitor for other programs (the run process
-                                * holds the first one for its whole life); NULL: none */
+  /* The root disk's ro, sync and caching (path unused; zero: read-write,
+   * sync=full, caching=automatic). */
+  struct qemu_disk root;
+  bool no_keyboard, no_pointer; /* leave out the USB keyboard (arm64) / the USB tablet */
+  const char *qmp_socket;       /* QMP socket path; NULL: no QMP (tests only: tart needs it) */
+  const char *qga_socket;       /* guest-agent socket path; NULL: no agent channel */
+  const char *monitor_socket;   /* a second QMP monitor for other programs (the run process
+                                 * holds the first one for its whole life); NULL: none */
 
   enum qemu_display display;
   const char *window_ui; /* QEMU_DISPLAY_WINDOW: "gtk" (NULL) or "sdl" */
@@ -286,6 +290,12 @@ char *qemu_opt_escape(const char *s);
  *   "nbd://host:10809" stays whole); once taken, an unknown option in it is
  *   an error. */
 int qemu_parse_disk_arg(const char *s, struct qemu_disk *out, tart_error_t *err);
+
+/* Pure.  A disk's options alone, as upstream's --root-disk-opts takes
+ * them: "ro", "sync=none|fsync|full", "caching=automatic|cached|uncached",
+ * comma-separated, into out's readonly, sync and caching (out->path is
+ * left alone).  An unknown option is a usage error naming flag. */
+int qemu_parse_disk_opts(const char *opts, const char *flag, struct qemu_disk *out, tart_error_t *err);
 
 /* --dir "[name:]path[:opts]": opts are ro and tag=T, comma-separated
  * ("p:ro,tag=T", upstream's form) or as separate ':'-segments ("p:ro:tag=T").

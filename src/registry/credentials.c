@@ -21,6 +21,7 @@
 
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/process.h"
 #include "util/util.h"
 
 extern char **environ;
@@ -548,7 +549,10 @@ static int run_helper(const char *name, const char *host, struct credentials *ou
   posix_spawn_file_actions_adddup2(&fa, o[1], 1);
   posix_spawn_file_actions_adddup2(&fa, e[1], 2);
   pid_t pid;
-  int r = posix_spawnp(&pid, prog, &fa, NULL, (char *const *)argv, environ);
+  posix_spawnattr_t attr;
+  process_spawnattr_clean(&attr);
+  int r = posix_spawnp(&pid, prog, &fa, &attr, (char *const *)argv, environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   close(in[0]);
   close(o[1]);

@@ -112,7 +112,10 @@ int process_run_input(const char *const argv[], const char *input, size_t input_
   posix_spawn_file_actions_adddup2(&fa, opipe[1], 1);
   posix_spawn_file_actions_adddup2(&fa, epipe[1], 2);
   pid_t pid;
-  int r = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+  posix_spawnattr_t attr;
+  process_spawnattr_clean(&attr);
+  int r = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   close(opipe[1]);
   close(epipe[1]);
@@ -188,4 +191,19 @@ void process_child_supervised(pid_t parent, int log_fd)
     dup2(devnull, 0);
   dup2(log_fd, 1);
   dup2(log_fd, 2);
+}
+
+void process_spawnattr_clean(posix_spawnattr_t *attr)
+{
+  posix_spawnattr_init(attr);
+  sigset_t none, def;
+  sigemptyset(&none);
+  sigemptyset(&def);
+  sigaddset(&def, SIGINT);
+  sigaddset(&def, SIGTERM);
+  sigaddset(&def, SIGUSR1);
+  sigaddset(&def, SIGUSR2);
+  posix_spawnattr_setsigmask(attr, &none);
+  posix_spawnattr_setsigdefault(attr, &def);
+  posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 }

@@ -2,6 +2,7 @@
 #ifndef TART_UTIL_PROCESS_H
 #define TART_UTIL_PROCESS_H
 
+#include <spawn.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -25,5 +26,12 @@ int process_run_input(const char *const argv[], const char *input, size_t input_
  * signals reach only the parent, no blocked signals, stdin from /dev/null,
  * stdout and stderr to log_fd.  Async-signal-safe. */
 void process_child_supervised(pid_t parent, int log_fd);
+
+/* Spawn attributes for a child that starts clean: no signal blocked and
+ * the run-control signals at their default action, whatever the parent
+ * holds (`tart run` blocks them for its signalfd, vm/run.h), so that a
+ * helper such as dnsmasq still stops on SIGTERM.  Destroy with
+ * posix_spawnattr_destroy. */
+void process_spawnattr_clean(posix_spawnattr_t *attr);
 
 #endif

@@ -82,6 +82,27 @@ static void session_teardown(struct session *x, int ret, tart_error_t *err)
   }
 }
 
+/* Requests that came before QEMU started (vm/control.h): a stop or a
+ * power-off ends the run before it starts anything (true); a suspend is
+ * answered that there is nothing to save yet. */
+static bool early_requests(struct session *x)
+{
+  bool stop = false;
+  struct signalfd_siginfo si;
+  while (read(x->sfd, &si, sizeof(si)) == sizeof(si)) {
+    if (si.ssi_signo == SIGINT || si.ssi_signo == SIGTERM || si.ssi_signo == SIGUSR2) {
+      stop = true;
+    } else if (si.ssi_signo == SIGUSR1) {
+      static const char why[] = "Failed to suspend the VM: it has not started yet";
+      _cleanup_free_ char *path = xasprintf("%s/%s", x->logs, VM_SUSPEND_ERROR);
+      write_file_atomic(path, why, strlen(why), 0600, NULL);
+    }
+  }
+  if (stop)
+    report(REPORT_STATUS, "Stopping VM...");
+  return stop;
+}
+
 int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart_error_t *err)
 {
   struct session x = {.h = h, .name = name, .o = o, .lock_fd = -1, .sfd = -1, .ready_fd = o->ready_fd};
@@ -91,6 +112,21 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   *s = (struct supervisor){.name = name, .qemu = -1, .o = o};
   struct accel_choice ac = {0};
   int ret = -1;
+  /* Signals become events on a signalfd, handled between QMP messages.
+   * Blocked before the run lock is taken: from the moment `tart stop` can
+   * see this run, its signal is a request, never a kill. */
+  sigemptyset(&x.mask);
+  sigaddset(&x.mask, SIGINT);
+  sigaddset(&x.mask, SIGTERM);
+  sigaddset(&x.mask, SIGUSR1);
+  sigaddset(&x.mask, SIGUSR2);
+  sigaddset(&x.mask, SIGCHLD);
+  sigprocmask(SIG_BLOCK, &x.mask, &x.old_mask);
+  x.sfd = signalfd(-1, &x.mask, SFD_CLOEXEC | SFD_NONBLOCK);
+  if (x.sfd < 0) {
+    sigprocmask(SIG_SETMASK, &x.old_mask, NULL);
+    return tart_error_make(err, errno, "cannot watch signals");
+  }
   if (session_prepare(&x, err) < 0)
     goto out;
   s->dir = x.dir;
@@ -108,21 +144,6 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   x.root_disk = vm_dir_file(x.dir, VM_FILE_DISK);
   s->disk_path = x.root_disk;
 
-  /* Signals become events on a signalfd, handled between QMP messages. */
-  sigemptyset(&x.mask);
-  sigaddset(&x.mask, SIGINT);
-  sigaddset(&x.mask, SIGTERM);
-  sigaddset(&x.mask, SIGUSR1);
-  sigaddset(&x.mask, SIGUSR2);
-  sigaddset(&x.mask, SIGCHLD);
-  sigprocmask(SIG_BLOCK, &x.mask, &x.old_mask);
-  x.sfd = signalfd(-1, &x.mask, SFD_CLOEXEC | SFD_NONBLOCK);
-  if (x.sfd < 0) {
-    sigprocmask(SIG_SETMASK, &x.old_mask, NULL);
-    tart_error_make(err, errno, "cannot watch signals");
-    goto out;
-  }
-
   if (x.cfg.arch != vm_arch_host()) {
     x.notice = xasprintf("this is an %s VM on an %s host: it runs under TCG emulation, slowly",
                          vm_arch_name(x.cfg.arch), vm_arch_name(vm_arch_host()));
@@ -130,6 +151,10 @@ int vm_run(struct tart_home *h, const char *name, const struct run_opts *o, tart
   } else if (ac.notice) {
     x.notice = xstrdup(ac.notice);
     x.notice_kind = REPORT_NOTICE;
+  }
+  if (early_requests(&x)) {
+    ret = 0;
+    goto out;
   }
   for (bool first = true;; first = false) {
     int r = session_launch(&x, first, err);

@@ -48,6 +48,9 @@ struct run_opts {
   const struct qemu_share *shares;
   size_t n_shares;
   bool nested;
+  /* --root-disk-opts: ro, sync and caching of disk.img (its path unused). */
+  struct qemu_disk root_disk;
+  bool no_keyboard, no_pointer; /* --no-keyboard, --no-pointer */
   /* --suspendable: --dir shares use 9p, whose state QEMU can save (once
    * the guest unmounts them), instead of virtio-fs, which blocks suspend. */
   bool suspendable;
