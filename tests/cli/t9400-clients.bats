@@ -108,12 +108,17 @@ in_ns() {
 # Orchard's worker sends `tart stop` right after `tart run` starts
 # (internal/worker/vmmanager/tart of cirruslabs/orchard): a request that
 # comes at any moment of the start-up is handled as one, never a kill.
-# exec_wait PID: until PID runs the tart binary.
+# exec_wait PID: until PID is tart holding the run-control signals (its
+# first step, before anything else).  Before that the process is the shell
+# about to exec it, or tart's C runtime start-up: a background job inherits
+# SIGINT ignored, and an ignored signal is dropped by the kernel before any
+# code of ours could take it.
 exec_wait() {
-  local want i
-  want=$(readlink -f "$TART")
-  for i in $(seq 2000); do
-    [ "$(readlink "/proc/$1/exe" 2>/dev/null)" = "$want" ] && return 0
+  local i blk
+  for i in $(seq 5000); do
+    blk=$(sed -n 's/^SigBlk:[[:space:]]*//p' "/proc/$1/status" 2>/dev/null)
+    # SIGINT is bit 1, SIGUSR1 bit 9, SIGUSR2 bit 11, SIGTERM bit 14.
+    [ -n "$blk" ] && (((0x$blk & 0x4A02) == 0x4A02)) && return 0
     kill -0 "$1" 2>/dev/null || return 0
   done
 }
@@ -125,7 +130,6 @@ exec_wait() {
     for sig in INT TERM USR1 USR2; do
       "$TART" run vm --no-graphics --net-user >"$BATS_TEST_TMPDIR/run.out" 2>&1 3>&- &
       RUN_PID=$!
-      # From the moment the process is tart (not the shell about to exec it).
       exec_wait "$RUN_PID"
       sleep "$d"
       kill -"$sig" "$RUN_PID" 2>/dev/null || true
