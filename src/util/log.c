@@ -54,11 +54,6 @@ void tart_log(enum tart_log_level level, const char *fmt, ...)
     return;
   va_list ap;
   va_start(ap, fmt);
-  char *text = NULL;
-  int n = vasprintf(&text, fmt, ap);
+  vreport(kinds[level], fmt, ap);
   va_end(ap);
-  if (n < 0)
-    return;
-  report(kinds[level], "%s", text);
-  free(text);
 }

@@ -15,21 +15,25 @@ void report_set_handler(report_fn fn, void *data)
   handler_data = data;
 }
 
-void report(enum report_kind kind, const char *fmt, ...)
+void vreport(enum report_kind kind, const char *fmt, va_list ap)
 {
   if (handler == NULL)
     return;
-  va_list ap;
-  va_start(ap, fmt);
   char *text = NULL;
-  int n = vasprintf(&text, fmt, ap);
-  va_end(ap);
-  if (n < 0)
+  if (vasprintf(&text, fmt, ap) < 0)
     return;
   pthread_mutex_lock(&lock);
   handler(handler_data, kind, text);
   pthread_mutex_unlock(&lock);
   free(text);
+}
+
+void report(enum report_kind kind, const char *fmt, ...)
+{
+  va_list ap;
+  va_start(ap, fmt);
+  vreport(kind, fmt, ap);
+  va_end(ap);
 }
 
 void report_print(void *data, enum report_kind kind, const char *text)

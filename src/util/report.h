@@ -29,6 +29,8 @@
 #ifndef TART_UTIL_REPORT_H
 #define TART_UTIL_REPORT_H
 
+#include <stdarg.h>
+
 enum report_kind {
   REPORT_STATUS,
   REPORT_PROGRESS,
@@ -46,6 +48,7 @@ typedef void (*report_fn)(void *data, enum report_kind kind, const char *text);
 void report_set_handler(report_fn fn, void *data);
 
 void report(enum report_kind kind, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vreport(enum report_kind kind, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 
 /* The terminal printer (see above); data is unused.  Flushes after each
  * line, so the order of stdout and stderr lines is kept. */
