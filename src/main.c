@@ -15,6 +15,7 @@
 #include "cmd/options.h"
 #include "tart-version.h"
 #include "util/log.h"
+#include "util/personality.h"
 #include "util/report.h"
 #include "util/util.h"
 
@@ -66,19 +67,21 @@ static const struct tart_command commands[] = {
 
 static void print_help(FILE *f)
 {
-  fprintf(f, "OVERVIEW: Run and manage virtual machines with QEMU, shipped through OCI registries\n\n"
-             "USAGE: tart [--debug] <subcommand>\n\n"
-             "OPTIONS:\n"
-             "  --debug                 Print debug logs to stderr (same as TART_LOG=debug)\n"
-             "  --version               Show the version.\n"
-             "  --generate-completion-script <shell>\n"
-             "                          Print a completion script for bash, zsh or fish\n"
-             "  -h, --help              Show help information.\n\n"
-             "SUBCOMMANDS:\n");
+  fprintf(f,
+          "OVERVIEW: Run and manage virtual machines with QEMU, shipped through OCI registries\n\n"
+          "USAGE: %s [--debug] <subcommand>\n\n"
+          "OPTIONS:\n"
+          "  --debug                 Print debug logs to stderr (same as TART_LOG=debug)\n"
+          "  --version               Show the version.\n"
+          "  --generate-completion-script <shell>\n"
+          "                          Print a completion script for bash, zsh or fish\n"
+          "  -h, --help              Show help information.\n\n"
+          "SUBCOMMANDS:\n",
+          personality()->name);
   for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
     if (!(commands[i].flags & CMD_HIDDEN))
       fprintf(f, "  %-22s  %s\n", commands[i].spec->name, commands[i].spec->abstract);
-  fprintf(f, "\n  See 'tart help <subcommand>' for detailed help.\n");
+  fprintf(f, "\n  See '%s help <subcommand>' for detailed help.\n", personality()->name);
 }
 
 /* --generate-completion-script SHELL: verbs and their flags from this table. */
@@ -141,7 +144,7 @@ static int run_command(const struct tart_command *cmd, int argc, char **argv, ta
   return ret < 0 ? -1 : ctx.exit_code;
 }
 
-int main(int argc, char **argv)
+static int tart_main(int argc, char **argv)
 {
   setlocale(LC_ALL, "");
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -168,7 +171,8 @@ int main(int argc, char **argv)
       print_help(stdout);
       return 0;
     } else {
-      tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown option '%s' (see 'tart --help')", a);
+      tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown option '%s' (see '%s --help')", a,
+                      personality()->name);
       return tart_error_print(err);
     }
   }
@@ -185,7 +189,8 @@ int main(int argc, char **argv)
     }
     const struct tart_command *c = find_command(argv[i + 1]);
     if (c == NULL) {
-      tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown subcommand '%s' (see 'tart --help')", argv[i + 1]);
+      tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown subcommand '%s' (see '%s --help')", argv[i + 1],
+                      personality()->name);
       return tart_error_print(err);
     }
     return cmd_print_help(c->spec);
@@ -193,7 +198,8 @@ int main(int argc, char **argv)
 
   const struct tart_command *cmd = find_command(verb);
   if (cmd == NULL) {
-    tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown subcommand '%s' (see 'tart --help')", verb);
+    tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown subcommand '%s' (see '%s --help')", verb,
+                    personality()->name);
     return tart_error_print(err);
   }
   log_debug("running %s", verb);
@@ -205,4 +211,13 @@ int main(int argc, char **argv)
     return tart_error_print(err);
   }
   return code;
+}
+
+int main(int argc, char **argv)
+{
+  /* Called as vetu (a link), this is Orchard's Linux runtime: Vetu's home
+   * and exit codes (docs/upstream.md, "vetu"). */
+  personality_select(argc > 0 ? argv[0] : NULL);
+  int code = tart_main(argc, argv);
+  return code != 0 && personality()->failures_exit_1 ? 1 : code;
 }

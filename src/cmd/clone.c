@@ -10,6 +10,7 @@
 #include "storage/local.h"
 #include "storage/name.h"
 #include "storage/oci_cache.h"
+#include "util/personality.h"
 #include "util/util.h"
 
 enum { OPT_INSECURE = CMD_OPT_LONG, OPT_CONCURRENCY, OPT_PRUNE_LIMIT, OPT_DEDUP };
@@ -91,5 +92,5 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   } else if (local_vm_open(h, source, &src, err) < 0) {
     return -1;
   }
-  return local_vm_clone(h, src, source, new_name, prune_limit, err);
+  return local_vm_clone(h, src, source, new_name, prune_limit, personality()->clone_new_mac, err);
 }

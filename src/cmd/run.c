@@ -323,6 +323,12 @@ static int run_option(struct run_args *a, int c, char **argv, tart_error_t *err)
 }
 
 /* The flags together, once all are parsed: a->o is complete, or -1. */
+static bool have_display(void)
+{
+  const char *x = getenv("DISPLAY"), *w = getenv("WAYLAND_DISPLAY");
+  return (x && *x) || (w && *w);
+}
+
 static int run_args_finish(struct run_args *a, char **argv, tart_error_t *err)
 {
   struct run_opts *o = &a->o;
@@ -357,6 +363,14 @@ static int run_args_finish(struct run_args *a, char **argv, tart_error_t *err)
     o->display = QEMU_DISPLAY_NONE;
   else if (a->graphics)
     o->display = QEMU_DISPLAY_WINDOW;
+  /* A window needs an X or Wayland display.  Without one, --graphics
+   * (Packer's default for a build it does not run headless) gets the
+   * screen over VNC instead of QEMU failing on "gtk is not available". */
+  if ((o->display == QEMU_DISPLAY_WINDOW || o->display == QEMU_DISPLAY_WINDOW_VNC) && !have_display()) {
+    report(REPORT_NOTICE, "no display to open a window on ($DISPLAY and $WAYLAND_DISPLAY are unset): %s",
+           o->display == QEMU_DISPLAY_WINDOW ? "serving the screen over VNC instead" : "VNC only");
+    o->display = QEMU_DISPLAY_VNC;
+  }
   /* QEMU runs in the VM directory and virtiofsd elsewhere: relative paths
    * are the caller's, as upstream reads them. */
   for (size_t i = 0; i < a->nd; i++)
@@ -377,9 +391,8 @@ static int run_args_finish(struct run_args *a, char **argv, tart_error_t *err)
 
 int cmd_run(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
-  const char *display = getenv("DISPLAY");
   struct run_args *a = xcalloc(1, sizeof(*a));
-  a->o = (struct run_opts){.display = (display && *display) ? QEMU_DISPLAY_WINDOW : QEMU_DISPLAY_NONE,
+  a->o = (struct run_opts){.display = have_display() ? QEMU_DISPLAY_WINDOW : QEMU_DISPLAY_NONE,
                            .serial = QEMU_SERIAL_FILE,
                            .ready_fd = -1};
   int ret = -1, c;

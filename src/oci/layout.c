@@ -393,7 +393,7 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
    * then the move. */
   if (tart_home_lock(h, err) < 0)
     goto out;
-  if (local_vm_unique_mac(h, vm, NULL, false, err) < 0 || fsync_path(vm, err) < 0)
+  if (local_vm_unique_mac(h, vm, NULL, MAC_IF_ANY_HAS_IT, err) < 0 || fsync_path(vm, err) < 0)
     goto unlock;
   if (rename_noreplace(vm, dest, err) < 0) {
     if ((*err)->errnum == EEXIST)

@@ -270,8 +270,12 @@ static int add_disks(struct vec *v, const struct qemu_opts *o, tart_error_t *err
     else
       addf(v, "file=%s,format=raw,if=none,id=disk%zu,discard=unmap,detect-zeroes=unmap,%s", file, i,
            cache_mode(d));
+    /* Every disk gets a place in the boot order after the root disk, so
+     * that an empty root disk falls through to an attached installer
+     * (docs/upstream.md, "Boot order"); without one OVMF tries only the
+     * devices that have one. */
     add(v, "-device");
-    addf(v, "virtio-blk-pci,drive=disk%zu", i);
+    addf(v, "virtio-blk-pci,drive=disk%zu,bootindex=%zu", i, i + 1);
   }
   return 0;
 }

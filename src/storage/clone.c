@@ -47,7 +47,7 @@ int local_vm_clone_dest_free(struct tart_home *h, const char *new_name, tart_err
 }
 
 int local_vm_clone(struct tart_home *h, const char *src, const char *source, const char *new_name,
-                   uint64_t prune_limit_gib, tart_error_t *err)
+                   uint64_t prune_limit_gib, bool new_mac, tart_error_t *err)
 {
   if (local_vm_clone_dest_free(h, new_name, err) < 0)
     return -1;
@@ -70,7 +70,8 @@ int local_vm_clone(struct tart_home *h, const char *src, const char *source, con
   }
   if (tart_home_lock(h, err) < 0)
     goto fail;
-  int r = suspended ? 0 : local_vm_unique_mac(h, t.path, NULL, false, err);
+  int r =
+      suspended ? 0 : local_vm_unique_mac(h, t.path, NULL, new_mac ? MAC_ALWAYS_NEW : MAC_IF_ANY_HAS_IT, err);
   if (r == 1) {
     /* A state saved with the old MAC cannot come back with the new one. */
     _cleanup_free_ char *state = vm_dir_file(t.path, VM_FILE_STATE);

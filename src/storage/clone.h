@@ -6,6 +6,7 @@
 #ifndef TART_STORAGE_CLONE_H
 #define TART_STORAGE_CLONE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "storage/home.h"
@@ -20,7 +21,8 @@
  *  - The copy runs outside the global lock, so a long clone blocks no
  *    other clone or start; the MAC decision and the move hold it.
  *  - MAC: a new one when any local VM has this one (local_vm_unique_mac),
- *    unless src is suspended, whose saved state is tied to its MAC.
+ *    or always with new_mac (Vetu's clone), unless src is suspended,
+ *    whose saved state is tied to its MAC.
  *  - new_name existing (before or after the copy): EEXIST, "cannot clone
  *    to ...: a VM with this name already exists (delete it first)".
  * Nothing is left behind on failure. */
@@ -29,6 +31,6 @@
 int local_vm_clone_dest_free(struct tart_home *h, const char *new_name, tart_error_t *err);
 
 int local_vm_clone(struct tart_home *h, const char *src, const char *source, const char *new_name,
-                   uint64_t prune_limit_gib, tart_error_t *err);
+                   uint64_t prune_limit_gib, bool new_mac, tart_error_t *err);
 
 #endif

@@ -11,6 +11,7 @@
 
 #include "util/fs.h"
 #include "util/log.h"
+#include "util/personality.h"
 #include "util/util.h"
 
 static char *default_home(tart_error_t *err)
@@ -19,12 +20,12 @@ static char *default_home(tart_error_t *err)
   if (home == NULL || *home == '\0') {
     struct passwd *pw = getpwuid(getuid());
     if (pw == NULL || pw->pw_dir == NULL) {
-      tart_error_make(err, 0, "cannot find the home directory: set HOME or TART_HOME");
+      tart_error_make(err, 0, "cannot find the home directory: set HOME or %s", personality()->home_env);
       return NULL;
     }
     home = pw->pw_dir;
   }
-  return xasprintf("%s/.tart", home);
+  return xasprintf("%s/%s", home, personality()->home_dir);
 }
 
 int tart_home_open(struct tart_home *h, tart_error_t *err)
@@ -32,7 +33,8 @@ int tart_home_open(struct tart_home *h, tart_error_t *err)
   memset(h, 0, sizeof(*h));
   h->lock_fd = -1;
 
-  const char *env = getenv("TART_HOME");
+  const char *var = personality()->home_env;
+  const char *env = getenv(var);
   char *root = (env && *env) ? xstrdup(env) : default_home(err);
   if (root == NULL)
     return -1;
@@ -43,11 +45,11 @@ int tart_home_open(struct tart_home *h, tart_error_t *err)
 
   struct stat st;
   if (stat(root, &st) == 0 && !S_ISDIR(st.st_mode)) {
-    tart_error_make(err, 0, "TART_HOME is invalid: %s is not a directory", root);
+    tart_error_make(err, 0, "%s is invalid: %s is not a directory", var, root);
     goto fail;
   }
   if (mkdir_p(root, 0755, err) < 0) {
-    tart_error_wrap(err, "TART_HOME is invalid: %s does not exist, yet we can't create it", root);
+    tart_error_wrap(err, "%s is invalid: %s does not exist, yet we can't create it", var, root);
     goto fail;
   }
 
@@ -56,7 +58,7 @@ int tart_home_open(struct tart_home *h, tart_error_t *err)
   h->tmp = xasprintf("%s/tmp", root);
   if (mkdir_p(h->vms, 0755, err) < 0 || mkdir_p(h->cache_oci, 0755, err) < 0 ||
       mkdir_p(h->tmp, 0755, err) < 0) {
-    tart_error_wrap(err, "TART_HOME is invalid");
+    tart_error_wrap(err, "%s is invalid", var);
     goto fail;
   }
   return 0;

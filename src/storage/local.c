@@ -169,7 +169,7 @@ bool local_vm_mac_in_use(struct tart_home *h, const struct mac_addr *mac, const 
   return mac_in_use(h, mac, except, false);
 }
 
-int local_vm_unique_mac(struct tart_home *h, const char *dir, const char *name, bool running_only,
+int local_vm_unique_mac(struct tart_home *h, const char *dir, const char *name, enum mac_rule rule,
                         tart_error_t *err)
 {
   _cleanup_free_ char *cfg_path = vm_dir_file(dir, VM_FILE_CONFIG);
@@ -177,7 +177,7 @@ int local_vm_unique_mac(struct tart_home *h, const char *dir, const char *name, 
   if (vm_config_load(cfg_path, &cfg, err) < 0)
     return -1;
   int r = 0;
-  if (mac_in_use(h, &cfg.mac, name, running_only)) {
+  if (rule == MAC_ALWAYS_NEW || mac_in_use(h, &cfg.mac, name, rule == MAC_IF_RUNNING_HAS_IT)) {
     struct mac_addr mac;
     mac_random(&mac);
     vm_config_set_mac(&cfg, &mac);

@@ -46,14 +46,20 @@ int local_vm_delete(struct tart_home *h, const char *name, tart_error_t *err);
 /* True if some local VM other than `except` (may be NULL) has this MAC. */
 bool local_vm_mac_in_use(struct tart_home *h, const struct mac_addr *mac, const char *except);
 
+/* When a VM gets a new MAC (local_vm_unique_mac). */
+enum mac_rule {
+  MAC_IF_ANY_HAS_IT,     /* a clone or an import: another local VM has it */
+  MAC_IF_RUNNING_HAS_IT, /* a start: another running VM has it */
+  MAC_ALWAYS_NEW,        /* vetu's clone: every clone gets a new one */
+};
+
 /* Upstream's MAC rule, the one place it lives (docs/upstream.md, "Clone
- * and MAC addresses"): the VM in dir gets a fresh random MAC when another
- * local VM has its MAC -- any local VM for a clone or an import (name:
- * NULL, the VM is not installed yet), only a running one when VM `name`
- * starts.  config.json is rewritten atomically.  Call under the global
- * lock (tart_home_lock).  Returns 1 when the MAC was changed, 0 when it
- * was unique, -1 on error. */
-int local_vm_unique_mac(struct tart_home *h, const char *dir, const char *name, bool running_only,
+ * and MAC addresses"): the VM in dir gets a fresh random MAC when `rule`
+ * says so.  name is the VM's own name for MAC_IF_RUNNING_HAS_IT (NULL
+ * otherwise: the VM is not installed yet).  config.json is rewritten
+ * atomically.  Call under the global lock (tart_home_lock).  Returns 1
+ * when the MAC was changed, 0 when it was kept, -1 on error. */
+int local_vm_unique_mac(struct tart_home *h, const char *dir, const char *name, enum mac_rule rule,
                         tart_error_t *err);
 
 #endif

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/personality.h"
+
 __attribute__((format(printf, 1, 0))) static char *xvasprintf(const char *fmt, va_list ap)
 {
   char *s = NULL;
@@ -105,6 +107,6 @@ int tart_error_print(tart_error_t err)
   for (char *p = err->msg; *p; p++)
     if (*p == '\n' || *p == '\r')
       *p = ' ';
-  fprintf(stderr, "tart: error: %s\n", err->msg);
+  fprintf(stderr, "%s: error: %s\n", personality()->name, err->msg);
   return err->exit_code ? err->exit_code : TART_EXIT_FAILURE;
 }

@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "util/personality.h"
+
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static report_fn handler;
 static void *handler_data;
@@ -62,7 +64,7 @@ void report_print(void *data, enum report_kind kind, const char *text)
   case REPORT_DEBUG:
     /* What the user saw on stdout comes first. */
     fflush(stdout);
-    fprintf(stderr, "tart: %s: %s\n", prefix[kind], text);
+    fprintf(stderr, "%s: %s: %s\n", personality()->name, prefix[kind], text);
     fflush(stderr);
     return;
   }

@@ -27,7 +27,7 @@
  * running VM with our MAC makes us take a new one, under the global lock. */
 static int resolve_mac_collision(struct tart_home *h, const char *name, const char *dir, tart_error_t *err)
 {
-  int r = local_vm_unique_mac(h, dir, name, true, err);
+  int r = local_vm_unique_mac(h, dir, name, MAC_IF_RUNNING_HAS_IT, err);
   if (r == 1) {
     report(REPORT_STATUS, "There is already a running VM with the same MAC address!");
     report(REPORT_STATUS, "Resetting VM to assign a new MAC address...");

@@ -128,7 +128,11 @@ make_raw() {
   [ "$(vm_cfg vm diskFormat)" = raw ]
   run --separate-stderr tart create vm2 --linux --disk-format asif
   [ "$status" -eq 64 ]
-  one_error_line "asif"
+  one_error_line "Disk format 'asif' is not supported on this system: ASIF is Apple's"
+  [ ! -e "$TART_HOME/vms/vm2" ]
+  run --separate-stderr tart create vm2 --linux --disk-format qcow2
+  [ "$status" -eq 64 ]
+  one_error_line 'invalid value for --disk-format: "qcow2" (use raw or asif)'
   [ ! -e "$TART_HOME/vms/vm2" ]
 }
 

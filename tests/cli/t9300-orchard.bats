@@ -12,12 +12,15 @@ setup_file() {
   if [ ! -f "$GUEST" ]; then
     "$TOP/tests/guest/build-guest.sh" "$(dirname "$GUEST")" >&3 2>&1
   fi
-  registry_start plain
+  # TLS with a CA the host trusts (SSL_CERT_FILE): Orchard passes no
+  # --insecure, so its calls run here as it makes them.
+  registry_start tls
+  export SSL_CERT_FILE="$REGISTRY_CA_FILE"
   export IMAGE="$REGISTRY/orchard/guest:latest"
   (
     export TART_HOME="$BATS_FILE_TMPDIR/src-home"
     "$TART" create src --linux --from-image "$GUEST" --firmware bios >/dev/null
-    "$TART" push src --insecure "$IMAGE" >/dev/null
+    "$TART" push src "$IMAGE" >/dev/null
   )
 }
 
@@ -58,13 +61,15 @@ orch_run() {
   RUN_PID=$!
 }
 
+# The tart runtime: internal/worker/vmmanager/tart/tart.go of
+# cirruslabs/orchard at b30bb5be (2026-05-11).
 @test "orchard worker: pull, clone, fqn, set, run softnet with a dir, ip, list, suspend, resume, stop, delete" {
   local vmid="orchard-vm-1" share="$BATS_TEST_TMPDIR/share"
   mkdir -p "$share"
   echo from-host >"$share/hello"
-  run tart pull "$IMAGE" --insecure
+  run tart pull "$IMAGE"
   [ "$status" -eq 0 ]
-  run tart clone "$IMAGE" "$vmid" --insecure
+  run tart clone "$IMAGE" "$vmid"
   [ "$status" -eq 0 ]
   run --separate-stderr tart fqn "$IMAGE"
   [ "$status" -eq 0 ]
@@ -126,4 +131,115 @@ orch_run() {
   run --separate-stderr orch ip --wait 1 "$vmid"
   [ "$status" -eq 2 ]
   [ "$stderr" = "tart: error: the specified VM \"$vmid\" does not exist" ]
+}
+
+# go_list JSON: `list --format json` decoded as Orchard's Go struct
+# VMInfo{Name, Source, State string; Running bool} (no json tags, so Go
+# matches the keys case-insensitively): "name running" per VM.
+go_list() {
+  python3 -c '
+import json, sys
+for o in json.load(sys.stdin):
+    k = {key.lower(): v for key, v in o.items()}
+    print(k["name"], "true" if k["running"] is True else "false")' <<<"$1"
+}
+
+# The vetu runtime, Orchard's default on Linux: internal/worker/vmmanager/
+# vetu/vetu.go, base/cmd.go and vmmanager.go (VMInfo) of cirruslabs/orchard
+# at b30bb5be (2026-05-11): pull, clone IMG ID, fqn, set --memory, --cpu,
+# --disk-size (one call each), run ID (no flags, in the foreground), ip
+# --wait 60 ID (stdout trimmed), stop --timeout 5 ID, delete ID; on a new
+# session the orphan sweep: list --format json, stop NAME for a Running
+# orchard-* VM the controller does not know, delete NAME.  Any non-zero
+# exit is a failure whose message is stderr's first line.  Vetu's home is
+# VETU_HOME, else ~/.vetu (internal/homedir/homedir.go of cirruslabs/vetu at
+# b40a08e7); every failure exits 1 (log.Fatal); clone gives a new MAC.
+@test "orchard worker, vetu runtime: tart called as vetu uses ~/.vetu and answers the worker's calls" {
+  local bin="$BATS_TEST_TMPDIR/bin"
+  mkdir -p "$bin"
+  ln -s "$TART" "$bin/vetu"
+  local vmid="orchard-vm-6f1d3c2e-9a4b-4c5d-8e7f-0a1b2c3d4e5f-0"
+  local orphan="orchard-gone-0c9e8d7f-6a5b-4c3d-9e2f-1a0b9c8d7e6f-0"
+  local home="$HOME/.vetu"
+  unset VETU_HOME
+  vetu() { "$bin/vetu" "$@"; }
+  vetu_ns() { ip netns exec "$NS" "$bin/vetu" "$@"; }
+
+  run vetu pull "$IMAGE"
+  [ "$status" -eq 0 ]
+  [ -d "$home/cache/OCIs/${REGISTRY/:/%3A}/orchard/guest" ]
+  # TART_HOME is tart's: vetu neither reads nor creates it.
+  [ ! -e "$TART_HOME" ]
+  run vetu clone "$IMAGE" "$vmid"
+  [ "$status" -eq 0 ]
+  [ -f "$home/vms/$vmid/config.json" ]
+  local cached_mac clone_mac
+  cached_mac=$(json_get "$(find "$home/cache/OCIs" -name config.json | head -n1)" 'd["macAddress"]')
+  clone_mac=$(json_get "$home/vms/$vmid/config.json" 'd["macAddress"]')
+  [ -n "$clone_mac" ] && [ "$clone_mac" != "$cached_mac" ]
+  run --separate-stderr vetu fqn "$IMAGE"
+  [ "$status" -eq 0 ]
+  [[ "$(echo "$output" | xargs)" == "$REGISTRY/orchard/guest@sha256:"* ]]
+  vetu set --memory 384 "$vmid"
+  vetu set --cpu 1 "$vmid"
+  vetu set --disk-size 1 "$vmid"
+  [ "$(json_get "$home/vms/$vmid/config.json" 'd["memorySize"]')" = $((384 * 1024 * 1024)) ]
+  [ "$(json_get "$home/vms/$vmid/config.json" 'd["cpuCount"]')" = 1 ]
+
+  vetu_ns run "$vmid" >"$BATS_TEST_TMPDIR/run.out" 2>&1 3>&- &
+  RUN_PID=$!
+  run --separate-stderr vetu_ns ip --wait 60 "$vmid"
+  [ "$status" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/run.out" >&2; return 1; }
+  [[ "$(echo "$output" | xargs)" =~ ^192\.168\.64\.[0-9]+$ ]]
+  run --separate-stderr vetu list --format json
+  [ "$status" -eq 0 ]
+  go_list "$output" | grep -qx "$vmid true"
+  run vetu stop --timeout 5 "$vmid"
+  [ "$status" -eq 0 ]
+  wait_gone
+  [ "$RUN_STATUS" -eq 0 ] || { cat "$BATS_TEST_TMPDIR/run.out" >&2; return 1; }
+  go_list "$(vetu list --format json)" | grep -qx "$vmid false"
+  run vetu delete "$vmid"
+  [ "$status" -eq 0 ]
+  [ ! -d "$home/vms/$vmid" ]
+
+  # A worker restarted while a VM of its old session runs: the sweep finds
+  # it Running and stops it (no --timeout: the default), then deletes it.
+  vetu clone "$IMAGE" "$orphan"
+  vetu set --memory 384 "$orphan"
+  vetu_ns run "$orphan" >"$BATS_TEST_TMPDIR/run.out" 2>&1 3>&- &
+  RUN_PID=$!
+  run vetu_ns ip --wait 60 "$orphan"
+  [ "$status" -eq 0 ]
+  local name running
+  while read -r name running; do
+    [[ "$name" == orchard-* ]] || continue
+    if [ "$running" = true ]; then vetu stop "$name"; fi
+    vetu delete "$name"
+  done < <(go_list "$(vetu list --format json)")
+  wait_gone
+  [ "$RUN_STATUS" -eq 0 ]
+  ! go_list "$(vetu list --format json)" | grep -q '^orchard-'
+
+  # Failures: exit 1 (Vetu's code for all of them), one first line.
+  run --separate-stderr vetu ip --wait 1 "$vmid"
+  [ "$status" -eq 1 ]
+  [ "$stderr" = "vetu: error: the specified VM \"$vmid\" does not exist" ]
+  run --separate-stderr vetu set --cpu 1 --no-such-flag "$vmid"
+  [ "$status" -eq 1 ]
+  [ "${#stderr_lines[@]}" -eq 1 ]
+  # VETU_HOME names the home, as it does for Vetu.
+  VETU_HOME="$BATS_TEST_TMPDIR/vetu-home" vetu list >/dev/null
+  [ -d "$BATS_TEST_TMPDIR/vetu-home/vms" ]
+  [ ! -e "$TART_HOME" ]
+}
+
+# wait_gone: until the background run ended (30 s at most); RUN_STATUS is
+# its exit code.
+wait_gone() {
+  local i
+  for i in $(seq 300); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
+  RUN_STATUS=0
+  wait "$RUN_PID" || RUN_STATUS=$?
+  RUN_PID=
 }

@@ -6,6 +6,52 @@
 
 load lib
 load guest
+load registry
+
+setup_file() {
+  export GUEST="${TART_TEST_GUEST:-$TOP/build/test-guest/guest.img}"
+  if [ ! -f "$GUEST" ]; then
+    "$TOP/tests/guest/build-guest.sh" "$(dirname "$GUEST")" >&3 2>&1
+  fi
+  # A registry as CI hosts have them: TLS (a CA the host trusts) with a
+  # login; the tools pass no --insecure.
+  registry_start tls+htpasswd
+  export SSL_CERT_FILE="$REGISTRY_CA_FILE"
+  export IMAGE="$REGISTRY/ci/guest:latest"
+  (
+    export TART_HOME="$BATS_FILE_TMPDIR/src-home"
+    "$TART" create src --linux --from-image "$GUEST" --firmware bios >/dev/null
+    TART_REGISTRY_USERNAME=$REGISTRY_USERNAME TART_REGISTRY_PASSWORD=$REGISTRY_PASSWORD \
+      "$TART" push src "$IMAGE" >/dev/null
+  )
+}
+
+teardown_file() {
+  registry_cleanup
+}
+
+# in_new_ns: a network namespace of the test's own, for the NAT network.
+in_new_ns() {
+  [ "$(id -u)" -eq 0 ] || skip "needs root (the NAT network in a namespace)"
+  NS="tart-cli$$-${BATS_TEST_NUMBER}"
+  ip netns add "$NS"
+  ip -n "$NS" link set lo up
+  export TART_NETWORK_DIR="$BATS_TEST_TMPDIR/net"
+}
+
+# agent_wait VM: until the guest agent answers (the test guest's stand-in
+# for the ssh the tools connect with), 120 s at most.
+agent_wait() {
+  local i
+  for i in $(seq 120); do
+    in_ns exec "$1" /bin/true 2>/dev/null && return 0
+    kill -0 "$RUN_PID" 2>/dev/null || break
+    sleep 1
+  done
+  echo "the agent of $1 did not answer; the run's output:" >&2
+  cat "$BATS_TEST_TMPDIR"/run.* >&2 2>/dev/null || true
+  return 1
+}
 
 setup() {
   export TART_HOME="$BATS_TEST_TMPDIR/home"
@@ -38,11 +84,7 @@ in_ns() {
 # run with its fixed flags and a --dir "name:path:tag=T,ro", ip --wait 30,
 # get --format json (Info{OS `json:"os"`}), stop --timeout 5, delete.
 @test "cirrus-cli: clone, set, run --no-graphics --no-clipboard --no-audio --root-disk-opts sync=none --dir, ip, get, stop, delete" {
-  [ "$(id -u)" -eq 0 ] || skip "needs root (the NAT network in a namespace)"
-  NS="tart-cli$$-${BATS_TEST_NUMBER}"
-  ip netns add "$NS"
-  ip -n "$NS" link set lo up
-  export TART_NETWORK_DIR="$BATS_TEST_TMPDIR/net"
+  in_new_ns
   make_guest base --firmware bios
   local vm="cirrus-task-1" share="$BATS_TEST_TMPDIR/work"
   mkdir -p "$share"
@@ -175,4 +217,233 @@ exec_wait() {
   [ "$status" -eq 64 ]
   one_error_line "missing expected argument: <command>"
   tart stop vm --timeout 0
+}
+
+# vnc_url FILE: the first vnc:// URL in FILE matched with Packer's
+# vncRegexp (Go RE2, leftmost-first like Python's re): "password host
+# port".  Polled for 30 s as Packer polls tart's stdout.
+vnc_url() {
+  local i m
+  for i in $(seq 300); do
+    m=$(python3 -c '
+import re, sys
+m = re.search("vnc://.*:(.*)@(.*):([0-9]{1,5})", open(sys.argv[1]).read())
+if m: print(*m.groups())' "$1")
+    [ -n "$m" ] && { echo "$m"; return 0; }
+    sleep 0.1
+  done
+  return 1
+}
+
+# packer_ip VM: TartMachineIP of builder/tart/ssh.go without ip_extra_args:
+# ip --wait 1, then --resolver agent, then --resolver arp, each --wait 1,
+# then ip --wait 120; the first non-empty output.  StepConnect asks again
+# until its ssh_timeout.
+packer_ip() {
+  local out args
+  for args in "--wait 1" "--wait 1 --resolver agent" "--wait 1 --resolver arp" "--wait 120"; do
+    # shellcheck disable=SC2086
+    out=$(in_ns ip $args "$1" 2>/dev/null) || true
+    [ -n "$out" ] && { echo "$out"; return 0; }
+  done
+  return 1
+}
+
+# packer-plugin-tart, Linux from_iso: builder/tart/step_create_vm.go,
+# step_set_vm.go, step_disk_file_prepare.go, step_run.go (its argv, CI=true
+# with VNC, vncRegexp, the cmd.Wait goroutine: an exit with an error or
+# "Stopping VM..." on stdout fails the build), ssh.go (TartMachineIP) and
+# vnc.go of cirruslabs/packer-plugin-tart at c10d6114 (2026-07-09).  The
+# template: from_iso = [ISO], disk_size_gb = 1, cpu_count = 2, memory_gb =
+# 1, headless and disable_vnc unset (false).  What Packer would do over ssh
+# (the test guest has none) goes through the agent: the installer writes
+# the system onto the root disk and reboots, with the ISO still attached,
+# into it; provisioning ends with the shutdown Packer sends.
+@test "packer from_iso: create --linux, run --graphics --vnc-experimental --disk=ISO:ro, install, reboot into the root disk" {
+  in_new_ns
+  local iso="$BATS_TEST_TMPDIR/installer.iso" vm=packer-linux
+  "$TOP/tests/guest/make-installer-iso.sh" "$GUEST" "$iso"
+  tart create --linux --disk-size 1 "$vm"
+  tart set "$vm" --cpu 2 --memory 1024
+  tart set --disk-size 1 "$vm"
+  # No display here, as on a CI host: --graphics becomes VNC with a notice.
+  CI=true ip netns exec "$NS" env -u DISPLAY -u WAYLAND_DISPLAY "$TART" run "$vm" --graphics --vnc-experimental \
+    "--disk=$iso:ro" >"$BATS_TEST_TMPDIR/run.out" 2>"$BATS_TEST_TMPDIR/run.err" 3>&- &
+  RUN_PID=$!
+  local vnc
+  vnc=$(vnc_url "$BATS_TEST_TMPDIR/run.out") || { cat "$BATS_TEST_TMPDIR"/run.* >&2; return 1; }
+  read -r pw host port <<<"$vnc"
+  [ "$host" = 127.0.0.1 ]
+  grep -q 'no display to open a window on .*: VNC only' "$BATS_TEST_TMPDIR/run.err"
+  # go-vnc's PasswordAuth with the URL's password, from the host Packer
+  # runs on (tart's namespace).
+  run ip netns exec "$NS" python3 "$TOP/tests/cli/vnc-auth.py" "$host" "$port" "$pw"
+  [ "$status" -eq 0 ] || { echo "$output" >&2; return 1; }
+  [[ "$output" =~ ^[0-9]+x[0-9]+$ ]]
+
+  # The empty root disk comes first in the boot order and has nothing to
+  # boot: the firmware goes on to the ISO.
+  run packer_ip "$vm"
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^192\.168\.64\.[0-9]+$ ]]
+  agent_wait "$vm"
+  [[ "$(in_ns exec "$vm" /bin/cat /proc/cmdline)" == *tart.installer=1* ]]
+  run in_ns exec "$vm" /bin/sh -c 'mkdir -p /cdrom && mount -t iso9660 -o ro /dev/vdb /cdrom &&
+    gunzip -c /cdrom/guest.img.gz >/dev/vda && sync && umount /cdrom && echo installed'
+  [ "$output" = installed ] || { echo "$output" >&2; return 1; }
+  # The connection may end with the guest: as over ssh, that is no failure.
+  in_ns exec "$vm" /bin/sh -c reboot || true
+  # The installed system comes up from the root disk, the ISO still there.
+  local cmdline="" i
+  for i in $(seq 120); do
+    cmdline=$(in_ns exec "$vm" /bin/cat /proc/cmdline 2>/dev/null) || true
+    [[ -n "$cmdline" && "$cmdline" != *tart.installer=1* ]] && break
+    kill -0 "$RUN_PID" || break
+    sleep 1
+  done
+  [[ "$cmdline" == *"panic=-1"* && "$cmdline" != *tart.installer=1* ]] || { cat "$BATS_TEST_TMPDIR"/run.* >&2; return 1; }
+  run packer_ip "$vm"
+  [ "$status" -eq 0 ]
+  # Provisioning's end: Packer's `shutdown -h now`; then it waits for tart.
+  in_ns exec "$vm" /bin/sh -c poweroff || true
+  wait_exit 60
+  [ "$RUN_STATUS" -eq 0 ] || { cat "$BATS_TEST_TMPDIR"/run.* >&2; return 1; }
+  grep -q '^guest has stopped the virtual machine$' "$BATS_TEST_TMPDIR/run.out"
+  ! grep -q 'Stopping VM\.\.\.' "$BATS_TEST_TMPDIR/run.out"
+  # The artifact: a VM that boots its root disk without the ISO.
+  run tart get --format json "$vm"
+  [ "$(json_eval "$output" 'd["Disk"]')" = 1 ]
+}
+
+# packer-plugin-tart, clone path (vm_base_name): step_clone_vm.go (clone
+# SOURCE NAME, no --insecure or --concurrency unless the template sets
+# them), step_set_vm.go, step_disk_file_prepare.go, step_run.go with
+# headless = true (run NAME --no-graphics --vnc-experimental) at c10d6114.
+# Without a communicator Packer ends the build by SIGINT to tart run
+# (stepRun.Cleanup) and waits for it.
+@test "packer clone: clone, set, run --no-graphics --vnc-experimental, ip, SIGINT at the end" {
+  in_new_ns
+  make_guest base --firmware bios
+  local vm=packer-clone
+  tart clone base "$vm"
+  tart set "$vm" --cpu 1 --memory 1024 --display 1024x768
+  tart set --disk-size 1 "$vm"
+  CI=true ip netns exec "$NS" "$TART" run "$vm" --no-graphics --vnc-experimental \
+    >"$BATS_TEST_TMPDIR/run.out" 2>"$BATS_TEST_TMPDIR/run.err" 3>&- &
+  RUN_PID=$!
+  local vnc
+  vnc=$(vnc_url "$BATS_TEST_TMPDIR/run.out")
+  read -r pw host port <<<"$vnc"
+  run ip netns exec "$NS" python3 "$TOP/tests/cli/vnc-auth.py" "$host" "$port" "$pw"
+  [ "$status" -eq 0 ] || { echo "$output" >&2; return 1; }
+  run packer_ip "$vm"
+  [ "$status" -eq 0 ]
+  [[ "$output" =~ ^192\.168\.64\.[0-9]+$ ]]
+  kill -INT "$RUN_PID"
+  wait_exit 60
+  [ "$RUN_STATUS" -eq 0 ]
+}
+
+# gitlab-tart-executor: internal/commands/prepare/prepare.go,
+# cleanup/cleanup.go, internal/tart/vm.go and config.go of
+# cirruslabs/gitlab-tart-executor at 6e163f8e (2026-02-23).  The job's
+# registry login reaches pull and clone as TART_REGISTRY_HOSTNAME/
+# USERNAME/PASSWORD; set --cpu, --memory, --random-mac one call each; run
+# detached (setsid) with its output appended to
+# $TMPDIR/<vm>-tart-run-output.log, TART_EXECUTOR_ROOT_DISK_OPTS as
+# --root-disk-opts, the builds and cache dirs as --dir PATH:tag=...; ip
+# --wait 60 --resolver dhcp (retried 10 times, 1 s apart, stdout trimmed);
+# get --format json ("os"); the job through the guest; stop, delete.
+@test "gitlab executor: pull and clone with the job's login, set, run detached with --root-disk-opts and dirs, ip --resolver dhcp, stop, delete" {
+  in_new_ns
+  local job=4711 vm=gitlab-4711 builds="$BATS_TEST_TMPDIR/builds" cache="$BATS_TEST_TMPDIR/cache"
+  local log="$BATS_TEST_TMPDIR/$vm-tart-run-output.log"
+  mkdir -p "$builds" "$cache"
+  local login=(TART_REGISTRY_HOSTNAME="$REGISTRY" TART_REGISTRY_USERNAME="$REGISTRY_USERNAME"
+    TART_REGISTRY_PASSWORD="$REGISTRY_PASSWORD")
+  env "${login[@]}" "$TART" pull "$IMAGE"
+  env "${login[@]}" "$TART" clone "$IMAGE" "$vm"
+  # Without the login the registry refuses: the variables were what worked.
+  run --separate-stderr env TART_HOME="$BATS_TEST_TMPDIR/other" "$TART" pull "$IMAGE"
+  [ "$status" -ne 0 ]
+  tart set --cpu 2 "$vm"
+  tart set --memory 512 "$vm"
+  tart set --random-mac "$vm"
+  local opts="sync=none"
+  setsid ip netns exec "$NS" "$TART" run --root-disk-opts "$opts" --no-graphics \
+    --dir "$builds:tag=tart.virtiofs.buildsdir.$job" --dir "$cache:tag=tart.virtiofs.cachedir.$job" "$vm" \
+    >>"$log" 2>&1 3>&- &
+  RUN_PID=$!
+  local ip="" i
+  for i in $(seq 10); do
+    ip=$(in_ns ip --wait 60 --resolver dhcp "$vm" 2>/dev/null | xargs) && [ -n "$ip" ] && break
+    sleep 1
+  done
+  [[ "$ip" =~ ^192\.168\.64\.[0-9]+$ ]] || { cat "$log" >&2; return 1; }
+  run --separate-stderr tart get --format json "$vm"
+  [ "$(python3 -c 'import json,sys; print({k.lower(): v for k, v in json.load(sys.stdin).items()}["os"])' <<<"$output")" = linux ]
+  agent_wait "$vm"
+  # The job: mount the dirs by their tags (the executor's Linux mount
+  # command), write into the builds dir.
+  run in_ns exec "$vm" /bin/sh -c "
+    for d in builds:tart.virtiofs.buildsdir.$job cache:tart.virtiofs.cachedir.$job; do
+      p=/var/tmp/\${d%%:*}; t=\${d#*:}; mkdir -p \$p
+      mount -t virtiofs \$t \$p 2>/dev/null || mount -t 9p -o trans=virtio,version=9p2000.L \$t \$p || exit 1
+    done
+    echo job-output >/var/tmp/builds/artifact && sync && cat /proc/mounts | grep -c /var/tmp/"
+  [ "$status" -eq 0 ] || { echo "$output" >&2; return 1; }
+  [ "$output" = 2 ]
+  [ "$(cat "$builds/artifact")" = job-output ]
+  run in_ns stop "$vm"
+  [ "$status" -eq 0 ]
+  wait_exit 60
+  run tart delete "$vm"
+  [ "$status" -eq 0 ]
+  [ ! -d "$TART_HOME/vms/$vm" ]
+}
+
+# tart-buildkite-plugin: hooks/pre-command, hooks/command, hooks/pre-exit
+# and lib/shared of cirruslabs/tart-buildkite-plugin at e7dc3519
+# (2023-12-01): pull, clone IMAGE buildkite-<step>, `nohup tart run
+# ${RUN_ARGS[*]} NAME >/dev/null 2>&1 &` with RUN_ARGS ("--dir <checkout>"
+# "--no-graphics") word-split, VM_IP=$(tart ip --wait 60 NAME), ssh, stop,
+# delete.
+@test "buildkite plugin: pull, clone, nohup run --dir CHECKOUT --no-graphics, ip --wait 60, stop, delete" {
+  in_new_ns
+  export TART_REGISTRY_USERNAME=$REGISTRY_USERNAME TART_REGISTRY_PASSWORD=$REGISTRY_PASSWORD
+  local vm=buildkite-0188c1a2 checkout="$BATS_TEST_TMPDIR/checkout"
+  mkdir -p "$checkout"
+  echo source >"$checkout/README"
+  tart pull "$IMAGE"
+  tart clone "$IMAGE" "$vm"
+  local RUN_ARGS=("--dir $checkout" "--no-graphics")
+  # shellcheck disable=SC2068,SC2048,SC2086
+  nohup ip netns exec "$NS" "$TART" run ${RUN_ARGS[*]} "$vm" >/dev/null 2>&1 3>&- &
+  RUN_PID=$!
+  local VM_IP
+  VM_IP=$(in_ns ip --wait 60 "$vm")
+  [[ "$VM_IP" =~ ^192\.168\.64\.[0-9]+$ ]]
+  agent_wait "$vm"
+  # The checkout, shared under the default tag the guest mounts.
+  [ "$(in_ns exec "$vm" /bin/cat /mnt/shared/README)" = source ]
+  run in_ns stop "$vm"
+  [ "$status" -eq 0 ]
+  wait_exit 60
+  run tart delete "$vm"
+  [ "$status" -eq 0 ]
+}
+
+@test "run --graphics without a display serves the screen over VNC, with one notice" {
+  make_guest vm
+  env -u DISPLAY -u WAYLAND_DISPLAY "$TART" run vm --graphics --net-user \
+    >"$BATS_TEST_TMPDIR/run.out" 2>"$BATS_TEST_TMPDIR/run.err" 3>&- &
+  RUN_PID=$!
+  local vnc
+  vnc=$(vnc_url "$BATS_TEST_TMPDIR/run.out") || { cat "$BATS_TEST_TMPDIR"/run.* >&2; return 1; }
+  read -r pw host port <<<"$vnc"
+  run python3 "$TOP/tests/cli/vnc-auth.py" "$host" "$port" "$pw"
+  [ "$status" -eq 0 ]
+  [ "$(grep -c 'notice: no display to open a window on ($DISPLAY and $WAYLAND_DISPLAY are unset): serving the screen over VNC instead' "$BATS_TEST_TMPDIR/run.err")" -eq 1 ]
+  tart stop vm --timeout 0
+  wait_exit 30
 }

@@ -36,7 +36,7 @@ CMDLINE="console=ttyS0 quiet panic=-1"
 ROOT_MODULES=(virtio_pci virtio_net virtio_blk virtio_console 9pnet_virtio 9p virtiofs evdev button isofs pvpanic_mmio)
 BUILD_PKGS=(busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip)
 # Files of tests/guest that do not go into the image (test harness only).
-NOT_INPUTS_RE='^(boot-test\.sh|.*\.py|README.*)$'
+NOT_INPUTS_RE='^(boot-test\.sh|make-installer-iso\.sh|.*\.py|README.*)$'
 
 log() { echo "build-guest: $*" >&2; }
 die() {

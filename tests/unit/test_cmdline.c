@@ -400,10 +400,10 @@ static void test_extra_disks(void **state)
   assert_pair(
       argv, "-drive",
       "file=/data/rw.img,format=raw,if=none,id=disk0,discard=unmap,detect-zeroes=unmap,cache=writeback");
-  assert_pair(argv, "-device", "virtio-blk-pci,drive=disk0");
+  assert_pair(argv, "-device", "virtio-blk-pci,drive=disk0,bootindex=1");
   assert_pair(argv, "-drive",
               "file=/data/debian.iso,format=raw,if=none,id=disk1,readonly=on,cache=writeback");
-  assert_pair(argv, "-device", "virtio-blk-pci,drive=disk1");
+  assert_pair(argv, "-device", "virtio-blk-pci,drive=disk1,bootindex=2");
   assert_pair(argv, "-drive",
               "file=/dev/sdb,format=raw,if=none,id=disk2,discard=unmap,detect-zeroes=unmap,cache=none");
   assert_pair(
@@ -415,12 +415,25 @@ static void test_extra_disks(void **state)
   assert_pair(
       argv, "-drive",
       "file=/data/fsync.img,format=raw,if=none,id=disk5,discard=unmap,detect-zeroes=unmap,cache=writeback");
-  assert_pair(argv, "-device", "virtio-blk-pci,drive=disk5");
-  /* Only the root disk boots. */
+  assert_pair(argv, "-device", "virtio-blk-pci,drive=disk5,bootindex=6");
+  /* The boot order: the root disk, then each disk as given, so that an
+   * empty root disk falls through to an installer (docs/upstream.md,
+   * "Running a VM"). */
   assert_int_equal(count_opt(argv, "-drive"), 7);
-  for (size_t i = 0; argv[i]; i++)
-    if (strstr(argv[i], "bootindex") && strcmp(argv[i], "virtio-blk-pci,drive=root,bootindex=0") != 0)
-      fail_msg("unexpected bootindex in %s", argv[i]);
+  assert_pair(argv, "-device", "virtio-blk-pci,drive=root,bootindex=0");
+  size_t disks_seen = 0;
+  for (size_t i = 0; argv[i]; i++) {
+    if (strncmp(argv[i], "virtio-blk-pci,", 15) != 0)
+      continue;
+    char want[64];
+    if (strstr(argv[i], "drive=root"))
+      snprintf(want, sizeof(want), "virtio-blk-pci,drive=root,bootindex=0");
+    else
+      snprintf(want, sizeof(want), "virtio-blk-pci,drive=disk%zu,bootindex=%zu", disks_seen - 1, disks_seen);
+    assert_string_equal(argv[i], want);
+    disks_seen++;
+  }
+  assert_int_equal(disks_seen, 7);
   qemu_cmdline_free(argv);
   fixture_clear(&f);
 }

@@ -10,6 +10,7 @@
 #include "storage/home.h"
 #include "unit.h"
 #include "util/fs.h"
+#include "util/personality.h"
 #include "util/util.h"
 
 static char base[64];
@@ -55,6 +56,44 @@ static void test_default_is_dot_tart(void **state)
     setenv("HOME", old, 1);
     free(old);
   }
+}
+
+/* Called as vetu: VETU_HOME, else ~/.vetu; TART_HOME is not read. */
+static void test_vetu_home(void **state)
+{
+  personality_select("/usr/local/bin/vetu");
+  assert_string_equal(personality()->name, "vetu");
+  assert_true(personality()->failures_exit_1);
+  char *tart_home = xasprintf("%s/tart", base), *vetu_home = xasprintf("%s/v", base);
+  setenv("TART_HOME", tart_home, 1);
+  char *old = getenv("HOME") ? xstrdup(getenv("HOME")) : NULL;
+  setenv("HOME", base, 1);
+  struct tart_home h;
+  assert_int_equal(tart_home_open(&h, NULL), 0);
+  char *want = xasprintf("%s/.vetu", base);
+  assert_string_equal(h.root, want);
+  tart_home_close(&h);
+  setenv("VETU_HOME", vetu_home, 1);
+  assert_int_equal(tart_home_open(&h, NULL), 0);
+  assert_string_equal(h.root, vetu_home);
+  tart_home_close(&h);
+  assert_false(is_directory(tart_home));
+  /* Only the last component counts: a directory named vetu is not vetu. */
+  personality_select("/opt/vetu/tart");
+  assert_string_equal(personality()->name, "tart");
+  assert_false(personality()->clone_new_mac);
+  personality_select("vetu");
+  assert_true(personality()->clone_new_mac);
+  personality_select(NULL);
+  assert_string_equal(personality()->home_env, "TART_HOME");
+  unsetenv("VETU_HOME");
+  if (old) {
+    setenv("HOME", old, 1);
+    free(old);
+  }
+  free(want);
+  free(tart_home);
+  free(vetu_home);
 }
 
 static void test_home_is_a_file(void **state)
@@ -171,6 +210,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_creates_nested_home, setup, teardown),
       cmocka_unit_test_setup_teardown(test_default_is_dot_tart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_vetu_home, setup, teardown),
       cmocka_unit_test_setup_teardown(test_home_is_a_file, setup, teardown),
       cmocka_unit_test_setup_teardown(test_tmp_gc_spares_locked_entries, setup, teardown),
       cmocka_unit_test_setup_teardown(test_atomic_write_replaces, setup, teardown),
