@@ -13,7 +13,7 @@
 #include "util/personality.h"
 #include "util/util.h"
 
-enum { OPT_INSECURE = CMD_OPT_LONG, OPT_CONCURRENCY, OPT_PRUNE_LIMIT, OPT_DEDUP };
+enum { OPT_INSECURE = CMD_OPT_LONG, OPT_CONCURRENCY, OPT_PRUNE_LIMIT, OPT_DEDUP, OPT_ALLOW_RUNNING };
 
 static const struct cmd_option clone_options[] = {
     {OPT_INSECURE, 0, "insecure", NULL, "connect to the OCI registry via insecure HTTP protocol"},
@@ -25,6 +25,10 @@ static const struct cmd_option clone_options[] = {
     {OPT_DEDUP, 0, "deduplicate", NULL,
      "accepted for compatibility; no effect: layers are always\n"
      "reused by digest"},
+    {OPT_ALLOW_RUNNING, 0, "allow-running", NULL,
+     "clone a running local VM anyway: its disk changes during\n"
+     "the copy, which is then crash-consistent at best (as after\n"
+     "a power loss)"},
     {0},
 };
 
@@ -34,7 +38,8 @@ const struct cmd_spec cmd_clone_spec = {
     .discussion = "Creates a local virtual machine by cloning either a remote (cached) or another\n"
                   "local virtual machine. Only the data of the disk is copied: holes stay holes,\n"
                   "and on file systems with reflinks (btrfs, xfs) the copy shares extents.\n",
-    .usage = "tart clone <source-name> <new-name> [--insecure] [--concurrency <n>] [--prune-limit <GB>]",
+    .usage = "tart clone <source-name> <new-name> [--insecure] [--concurrency <n>] [--prune-limit <GB>]\n"
+             "                                      [--allow-running]",
     .arguments = "<source-name>\tsource VM name\n"
                  "<new-name>\tnew VM name\n",
     .options = clone_options,
@@ -44,7 +49,7 @@ const struct cmd_spec cmd_clone_spec = {
 int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 {
   uint64_t concurrency = 4, prune_limit = 100;
-  bool insecure = false;
+  bool insecure = false, allow_running = false;
   int c;
   while ((c = cmd_next(argc, argv, &cmd_clone_spec, err)) != -1) {
     switch (c) {
@@ -58,6 +63,9 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     case OPT_CONCURRENCY:
       if (args_u64("--concurrency", optarg, 1, 64, &concurrency, err) < 0)
         return -1;
+      break;
+    case OPT_ALLOW_RUNNING:
+      allow_running = true;
       break;
     case OPT_PRUNE_LIMIT:
       if (args_u64("--prune-limit", optarg, 0, UINT64_MAX / (1ULL << 30), &prune_limit, err) < 0)
@@ -92,5 +100,8 @@ int cmd_clone(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
   } else if (local_vm_open(h, source, &src, err) < 0) {
     return -1;
   }
-  return local_vm_clone(h, src, source, new_name, prune_limit, personality()->clone_new_mac, err);
+  struct local_clone_opts co = {.prune_limit_gib = prune_limit,
+                                .new_mac = personality()->clone_new_mac,
+                                .allow_running = allow_running};
+  return local_vm_clone(h, src, source, new_name, &co, err);
 }

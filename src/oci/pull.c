@@ -15,6 +15,7 @@
 #include "oci/lz4apple.h"
 #include "oci/manifest.h"
 #include "registry/client.h"
+#include "registry/limits.h"
 #include "registry/retry.h"
 #include "storage/copy.h"
 #include "storage/local.h"
@@ -593,8 +594,12 @@ static int pull_disk(struct tart_home *h, struct registry *reg, const char *layo
 
 /* ---- manifest ---- */
 
-static int fetch_manifest(struct registry_conn *c, const struct oci_reference *ref, char **body, size_t *len,
-                          char digest[DIGEST_STR_LEN], tart_error_t *err)
+/* The manifest ref names, through at most OCI_INDEX_DEPTH_MAX indexes
+ * (depth: the indexes followed so far); size: what the index entry that
+ * named it declared, or 0 for the user's reference. */
+static int fetch_manifest(struct registry_conn *c, const struct oci_reference *ref, unsigned depth,
+                          uint64_t size, char **body, size_t *len, char digest[DIGEST_STR_LEN],
+                          tart_error_t *err)
 {
   const char *what = ref->digest ? ref->digest : ref->tag;
   char *text = NULL;
@@ -618,7 +623,16 @@ static int fetch_manifest(struct registry_conn *c, const struct oci_reference *r
                            "the registry sent a manifest whose digest is %s, not the requested %s", digest,
                            ref->digest);
   }
+  if (size != 0 && n != size) {
+    free(text);
+    return tart_error_kind(err, EBADMSG, "the registry sent manifest %s of %zu bytes, its index says %llu",
+                           ref->digest, n, (unsigned long long)size);
+  }
   if (oci_doc_kind(text, n) == OCI_DOC_INDEX) {
+    if (depth >= OCI_INDEX_DEPTH_MAX) {
+      free(text);
+      return tart_error_kind(err, ELOOP, "image %s: more than %d nested indexes", what, OCI_INDEX_DEPTH_MAX);
+    }
     /* A multi-platform image: take the manifest for this host. */
     struct oci_index idx;
     if (oci_index_parse(text, n, &idx, err) < 0) {
@@ -636,7 +650,7 @@ static int fetch_manifest(struct registry_conn *c, const struct oci_reference *r
     }
     struct oci_reference sub = {.host = ref->host, .namespace = ref->namespace, .digest = d->digest};
     free(text);
-    int r = fetch_manifest(c, &sub, body, len, digest, err);
+    int r = fetch_manifest(c, &sub, depth + 1, d->size, body, len, digest, err);
     oci_index_clear(&idx);
     return r;
   }
@@ -692,7 +706,7 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
   c = registry_conn_new(reg);
 
   report(REPORT_STATUS, "pulling manifest...");
-  if (fetch_manifest(c, ref, &manifest, &manifest_len, digest, err) < 0)
+  if (fetch_manifest(c, ref, 0, 0, &manifest, &manifest_len, digest, err) < 0)
     goto out;
   if (oci_manifest_parse(manifest, manifest_len, &m, err) < 0 ||
       tart_layers_from_manifest(&m, &layers, err) < 0)

@@ -13,16 +13,13 @@
 
 #include "registry/curl_api.h"
 #include "registry/media.h"
+#include "registry/limits.h"
 #include "registry/url.h"
 #include "registry/challenge.h"
 #include "registry/credentials.h"
 #include "tart-version.h"
 #include "util/log.h"
 #include "util/util.h"
-
-#define MAX_REDIRECTS 5
-/* Error bodies and token responses are small; never buffer more. */
-#define SMALL_BODY_MAX (1u << 20)
 
 struct registry {
   char *host;
@@ -203,6 +200,7 @@ struct xfer {
   tart_error_t *err;
   bool sink_failed;
   bool source_failed;
+  bool error_body_capped; /* an error body reached its cap: the transfer was cut, on purpose */
 };
 
 static size_t on_header(char *line, size_t size, size_t n, void *opaque)
@@ -264,12 +262,18 @@ static size_t on_body(char *data, size_t size, size_t n, void *opaque)
   /* Error bodies (and small bodies) are kept, truncated at body_max. */
   size_t max = x->req->body_max ? x->req->body_max : SMALL_BODY_MAX;
   x->resp->body.max = max;
-  if (!buf_append(&x->resp->body, data, len) && x->req->sink == NULL && status >= 200 && status < 300) {
+  if (buf_append(&x->resp->body, data, len))
+    return len;
+  if (x->req->sink == NULL && status >= 200 && status < 300) {
     tart_error_kind(x->err, EFBIG, "response from %s is larger than %zu bytes", x->req->url, max);
     x->sink_failed = true;
     return 0;
   }
-  return len;
+  /* An error answer: its status is known and the start of its body is all
+   * a message needs.  Cut the transfer, or an endless body would hold us
+   * for as long as the registry likes. */
+  x->error_body_capped = true;
+  return 0;
 }
 
 static size_t on_read(char *buf, size_t size, size_t n, void *opaque)
@@ -395,6 +399,8 @@ static int perform(struct registry_conn *c, const struct request *req, struct re
 
   if (x.sink_failed || x.source_failed)
     return -1; /* err set by the callback */
+  if (rc == CURLE_WRITE_ERROR && x.error_body_capped)
+    rc = CURLE_OK; /* the answer is the status; the body was cut on purpose */
   if (rc != CURLE_OK) {
     int e = EAGAIN;
     if (rc == CURLE_SSL_CACERT || rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CONNECT_ERROR ||
@@ -573,6 +579,13 @@ static int fetch_token(struct registry_conn *c, const struct auth_challenge *ch,
   if (tok == NULL || *tok == '\0') {
     json_decref(j);
     return tart_error_kind(err, EACCES, "token server for %s returned no token", r->host);
+  }
+  if (!registry_token_ok(tok)) {
+    json_decref(j);
+    return tart_error_kind(err, EPROTO,
+                           "token server for %s returned a token that cannot be sent (control characters, "
+                           "blanks or over %d bytes)",
+                           r->host, REGISTRY_TOKEN_MAX);
   }
   json_int_t expires_in = 60;
   json_t *e = json_object_get(j, "expires_in");

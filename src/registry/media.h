@@ -10,7 +10,6 @@
 #define DOCKER_MEDIA_MANIFEST "application/vnd.docker.distribution.manifest.v2+json"
 #define DOCKER_MEDIA_LIST     "application/vnd.docker.distribution.manifest.list.v2+json"
 
-/* Manifests larger than this are refused (registries cap them at 4 MiB). */
-#define OCI_MANIFEST_MAX (4u << 20)
+#include "registry/limits.h" /* OCI_MANIFEST_MAX */
 
 #endif

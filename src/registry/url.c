@@ -75,6 +75,17 @@ int registry_resolve_location(const char *scheme, const char *host, const char *
   return 0;
 }
 
+bool registry_token_ok(const char *token)
+{
+  if (token == NULL || *token == '\0')
+    return false;
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)token; *p; p++, n++)
+    if (*p < 0x21 || *p > 0x7e || n >= REGISTRY_TOKEN_MAX)
+      return false;
+  return true;
+}
+
 time_t registry_parse_rfc3339(const char *s)
 {
   struct tm tm = {0};

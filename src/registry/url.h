@@ -12,6 +12,7 @@
 #include <stdbool.h>
 #include <time.h>
 
+#include "registry/limits.h" /* REGISTRY_TOKEN_MAX */
 #include "util/error.h"
 
 /* url is "http://" or "https://" (any case) followed by a non-empty host,
@@ -31,6 +32,12 @@ char *registry_url_origin(const char *url);
  * Location that is not an http(s) URL: ...".  *out is malloc'ed. */
 int registry_resolve_location(const char *scheme, const char *host, const char *base_url, const char *loc,
                               char **out, tart_error_t *err);
+
+/* A token from a token server may go into "Authorization: Bearer <token>"
+ * only when it is 1 to REGISTRY_TOKEN_MAX bytes of visible ASCII (0x21 to
+ * 0x7e): a CR or LF would end the header and start one of the server's
+ * choosing in every later request. */
+bool registry_token_ok(const char *token);
 
 /* RFC 3339 "2024-01-02T03:04:05Z" as UTC seconds (fractions and offsets
  * after the seconds are ignored, as a token's issued_at needs no more); 0

@@ -47,7 +47,7 @@ int local_vm_clone_dest_free(struct tart_home *h, const char *new_name, tart_err
 }
 
 int local_vm_clone(struct tart_home *h, const char *src, const char *source, const char *new_name,
-                   uint64_t prune_limit_gib, bool new_mac, tart_error_t *err)
+                   const struct local_clone_opts *o, tart_error_t *err)
 {
   if (local_vm_clone_dest_free(h, new_name, err) < 0)
     return -1;
@@ -55,11 +55,27 @@ int local_vm_clone(struct tart_home *h, const char *src, const char *source, con
   _cleanup_free_ char *real_src = realpath(src, NULL);
   unsigned long long apparent = vm_dir_size_bytes(src), allocated = vm_dir_allocated_bytes(src);
   uint64_t want = apparent > allocated ? apparent - allocated : 0;
-  if (want > prune_limit_gib * (1ULL << 30))
-    want = prune_limit_gib * (1ULL << 30);
+  if (want > o->prune_limit_gib * (1ULL << 30))
+    want = o->prune_limit_gib * (1ULL << 30);
   if (want > 0 && prune_auto(h, want, real_src, err) < 0)
     return -1;
   bool suspended = vm_dir_state(src) == VM_STATE_SUSPENDED;
+  _cleanup_close_ int read_lock = -1;
+  tart_error_t lock_err = NULL;
+  if (vm_dir_lock_reading(src, source, &read_lock, &lock_err) < 0) {
+    bool running = lock_err->errnum == 0;
+    if (!running) {
+      *err = lock_err;
+      return -1;
+    }
+    tart_error_release(&lock_err);
+    if (!o->allow_running)
+      return tart_error_make(err, 0,
+                             "VM \"%s\" is running: stop it before cloning it, or clone with --allow-running "
+                             "for a crash-consistent copy",
+                             source);
+    log_info("cloning running VM \"%s\": the copy is crash-consistent", source);
+  }
 
   struct tmp_entry t;
   if (tmp_entry_create(h, &t, err) < 0)
@@ -70,8 +86,9 @@ int local_vm_clone(struct tart_home *h, const char *src, const char *source, con
   }
   if (tart_home_lock(h, err) < 0)
     goto fail;
-  int r =
-      suspended ? 0 : local_vm_unique_mac(h, t.path, NULL, new_mac ? MAC_ALWAYS_NEW : MAC_IF_ANY_HAS_IT, err);
+  int r = suspended
+              ? 0
+              : local_vm_unique_mac(h, t.path, NULL, o->new_mac ? MAC_ALWAYS_NEW : MAC_IF_ANY_HAS_IT, err);
   if (r == 1) {
     /* A state saved with the old MAC cannot come back with the new one. */
     _cleanup_free_ char *state = vm_dir_file(t.path, VM_FILE_STATE);

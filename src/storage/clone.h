@@ -23,6 +23,10 @@
  *  - MAC: a new one when any local VM has this one (local_vm_unique_mac),
  *    or always with new_mac (Vetu's clone), unless src is suspended,
  *    whose saved state is tied to its MAC.
+ *  - A running src is refused ("VM ... is running"), as push and export
+ *    refuse it: its disk changes under the copy.  With allow_running the
+ *    copy is made anyway, crash-consistent at best.  A reading lock on src
+ *    holds for the copy, so src cannot start while it is copied.
  *  - new_name existing (before or after the copy): EEXIST, "cannot clone
  *    to ...: a VM with this name already exists (delete it first)".
  * Nothing is left behind on failure. */
@@ -30,7 +34,13 @@
  * that must fetch the source first check before they do. */
 int local_vm_clone_dest_free(struct tart_home *h, const char *new_name, tart_error_t *err);
 
+struct local_clone_opts {
+  uint64_t prune_limit_gib; /* the most automatic pruning may free */
+  bool new_mac;             /* always a new MAC (Vetu's clone) */
+  bool allow_running;       /* copy a running VM (crash-consistent) instead of refusing */
+};
+
 int local_vm_clone(struct tart_home *h, const char *src, const char *source, const char *new_name,
-                   uint64_t prune_limit_gib, bool new_mac, tart_error_t *err);
+                   const struct local_clone_opts *o, tart_error_t *err);
 
 #endif

@@ -146,10 +146,15 @@ PY
   assert_tmp_empty
 }
 
-@test "clone of a running VM works (upstream allows it)" {
+@test "clone of a running VM is refused in one line; --allow-running makes the crash-consistent copy" {
   make_vm src
   hold_run_lock src
   run --separate-stderr tart clone src dst
+  [ "$status" -eq 1 ]
+  one_error_line 'VM "src" is running: stop it before cloning it, or clone with --allow-running for a crash-consistent copy'
+  [ ! -e "$TART_HOME/vms/dst" ]
+  assert_tmp_empty
+  run --separate-stderr tart clone src dst --allow-running
   [ "$status" -eq 0 ]
   [ -f "$TART_HOME/vms/dst/disk.img" ]
   # the clone itself is not running

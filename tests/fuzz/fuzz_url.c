@@ -7,7 +7,8 @@
  *     bytes), and a refused one leaves *out NULL with an error;
  *   - an absolute http(s) Location that passes the check resolves to itself;
  *   - the origin of any string is a prefix of it;
- *   - registry_parse_rfc3339 never crashes (its value is not checked).
+ *   - registry_parse_rfc3339 never crashes (its value is not checked);
+ *   - a token registry_token_ok accepts has no CR, LF, space or tab.
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -52,6 +53,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     abort();
   free(o);
   (void)registry_parse_rfc3339(loc);
+  /* An accepted token holds no byte that could end a header line. */
+  if (registry_token_ok(loc) && strpbrk(loc, "\r\n \t") != NULL)
+    abort();
   free(buf);
   return 0;
 }

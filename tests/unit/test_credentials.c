@@ -337,6 +337,13 @@ static void test_config_cred_helpers(void **state)
                   &helper, NULL),
       0);
   assert_null(helper);
+  /* A '{' inside a bracket is a literal: the quantifiers after it still
+   * count (fuzzing found this one taking gigabytes). */
+  assert_int_equal(
+      from_config("{\"credHelpers\":{\"[a-{z)??]++++++++++++++++++++++++++++++++++++++++\":\"x\"}}", "aaa",
+                  &c, &helper, NULL),
+      0);
+  assert_null(helper);
   assert_int_equal(from_config("{\"credHelpers\":{\"[a-z]{2}\\\\.io\":\"two\"}}", "ab.io", &c, &helper, NULL),
                    0);
   assert_string_equal(helper, "two");

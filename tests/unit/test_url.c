@@ -6,6 +6,7 @@
 
 #include "registry/url.h"
 #include "unit.h"
+#include "util/util.h"
 
 static void test_is_http(void **state)
 {
@@ -95,6 +96,28 @@ static void test_resolve_refuses_other_schemes(void **state)
   expect_refused("data:text/plain,x");
 }
 
+static void test_token_ok(void **state)
+{
+  (void)state;
+  assert_true(registry_token_ok("eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ0In0.c2ln-_~+/="));
+  assert_false(registry_token_ok(NULL));
+  assert_false(registry_token_ok(""));
+  assert_false(registry_token_ok("abc\r\nX-Injected: 1"));
+  assert_false(registry_token_ok("abc\n"));
+  assert_false(registry_token_ok("a b"));
+  assert_false(registry_token_ok("a\tb"));
+  assert_false(registry_token_ok("caf\xc3\xa9"));
+  assert_false(registry_token_ok("a\x7f"));
+  char *big = xmalloc(REGISTRY_TOKEN_MAX + 2);
+  memset(big, 'a', REGISTRY_TOKEN_MAX);
+  big[REGISTRY_TOKEN_MAX] = '\0';
+  assert_true(registry_token_ok(big));
+  big[REGISTRY_TOKEN_MAX] = 'a';
+  big[REGISTRY_TOKEN_MAX + 1] = '\0';
+  assert_false(registry_token_ok(big));
+  free(big);
+}
+
 static void test_rfc3339(void **state)
 {
   (void)state;
@@ -112,7 +135,7 @@ int main(void)
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_is_http), cmocka_unit_test(test_origin),
       cmocka_unit_test(test_resolve), cmocka_unit_test(test_resolve_refuses_other_schemes),
-      cmocka_unit_test(test_rfc3339),
+      cmocka_unit_test(test_rfc3339), cmocka_unit_test(test_token_ok),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
