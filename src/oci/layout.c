@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -114,14 +115,14 @@ static int add_dir(struct archive *a, const char *name, tart_error_t *err)
   return 0;
 }
 
-static int write_archive(const struct built_image *img, const char *tmp_path, tart_error_t *err)
+static int write_archive(const struct built_image *img, int fd, const char *tmp_path, tart_error_t *err)
 {
   _cleanup_free_ char *layout = xasprintf("%s/oci-layout", img->dir);
   _cleanup_free_ char *index = xasprintf("%s/index.json", img->dir);
   struct archive *a = archive_write_new();
   archive_write_set_format_pax_restricted(a);
   int ret = -1;
-  if (archive_write_open_filename(a, tmp_path) != ARCHIVE_OK) {
+  if (archive_write_open_fd(a, fd) != ARCHIVE_OK) {
     tart_error_make(err, 0, "cannot create %s: %s", tmp_path, archive_error_string(a));
     goto out;
   }
@@ -189,7 +190,27 @@ static int write_export(const struct built_image *img, const char *dir, const ch
   _cleanup_free_ char *base = xstrdup(basename(copy));
   _cleanup_free_ char *copy2 = xstrdup(path);
   _cleanup_free_ char *tmp_path = xasprintf("%s/.%s.partial", dirname(copy2), base);
-  if (write_archive(img, tmp_path, err) < 0 || fsync_path(tmp_path, err) < 0) {
+  /* The partial file is locked while it is written: one left unlocked is
+   * from an export that died (kill -9, a crash), and goes now. */
+  _cleanup_close_ int fd = -1;
+  for (int tries = 0; fd < 0; tries++) {
+    fd = open(tmp_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd >= 0)
+      break;
+    if (errno != EEXIST || tries > 0)
+      return tart_error_make(err, errno, "cannot create %s", tmp_path);
+    _cleanup_close_ int old = open(tmp_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (old >= 0 && flock(old, LOCK_EX | LOCK_NB) < 0)
+      return tart_error_make(err, 0, "another export is writing %s", path);
+    unlink(tmp_path);
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    unlink(tmp_path);
+    return tart_error_make(err, errno, "cannot lock %s", tmp_path);
+  }
+  if (write_archive(img, fd, tmp_path, err) < 0 || fsync(fd) < 0) {
+    if (err && !*err)
+      tart_error_make(err, errno, "cannot sync %s", tmp_path);
     unlink(tmp_path);
     return -1;
   }

@@ -17,8 +17,10 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "registry/limits.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/process.h"
@@ -29,14 +31,6 @@ extern char **environ;
 #define DOCKER_PREFIX "invalid docker configuration: "
 #define HELPER_PREFIX "docker-credential-"
 
-/* Docker configs are a few KiB; anything near this is not one. */
-#define CONFIG_MAX (4 * 1024 * 1024)
-/* A helper prints one small JSON object; more is a misbehaving helper. */
-#define HELPER_OUTPUT_MAX (64 * 1024)
-#define HELPER_STDERR_MAX 4096
-/* The host goes through a pipe written before the helper starts, so it must
- * fit in the smallest pipe buffer Linux hands out (one page). */
-#define HOST_MAX 1024
 /* What docker-credential-helpers print (exit status 1) for an unknown
  * server; docker treats it as "no credentials", not as a failure. */
 #define HELPER_NOT_FOUND "credentials not found in native keychain"
@@ -499,6 +493,21 @@ static bool in_path(const char *prog)
   return false;
 }
 
+static long long monotonic_ms(void)
+{
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static long helper_timeout_ms(void)
+{
+  const char *v = getenv("TART_HELPER_TIMEOUT_MS");
+  char *end;
+  long ms = v && *v ? strtol(v, &end, 10) : 0;
+  return v && *v && *end == '\0' && ms > 0 && ms <= HELPER_TIMEOUT_MS ? ms : HELPER_TIMEOUT_MS;
+}
+
 /* Run `docker-credential-<name> get` with "host\n" on stdin, no shell, and
  * capture its stdout (bounded).  process_run cannot feed stdin, hence this.
  * Returns 1 with credentials, 0 when the helper knows no credentials for
@@ -566,11 +575,21 @@ static int run_helper(const char *name, const char *host, struct credentials *ou
   struct capture cout = {.max = HELPER_OUTPUT_MAX}, cerr = {.max = HELPER_STDERR_MAX};
   struct pollfd pfd[2] = {{.fd = o[0], .events = POLLIN}, {.fd = e[0], .events = POLLIN}};
   int open_fds = 2;
-  bool killed = false;
+  bool killed = false, timed_out = false;
+  long timeout_ms = helper_timeout_ms();
+  long long deadline = monotonic_ms() + timeout_ms;
   while (open_fds > 0) {
-    if (poll(pfd, 2, -1) < 0) {
+    long long left = deadline - monotonic_ms();
+    int pr = left > 0 ? poll(pfd, 2, (int)left) : 0;
+    if (pr < 0) {
       if (errno == EINTR)
         continue;
+      break;
+    }
+    if (pr == 0) {
+      /* It ran out of time, or left a child holding its output open. */
+      kill(pid, SIGKILL);
+      timed_out = true;
       break;
     }
     for (int i = 0; i < 2; i++) {
@@ -607,7 +626,10 @@ static int run_helper(const char *name, const char *host, struct credentials *ou
 
   int ret;
   char msg[256];
-  if (killed) {
+  if (timed_out) {
+    ret = tart_error_make(err, ETIMEDOUT, "%s did not answer within %ld s (it was stopped)", prog,
+                          (timeout_ms + 999) / 1000);
+  } else if (killed) {
     ret = tart_error_make(err, 0, "%s printed more than %d bytes", prog, HELPER_OUTPUT_MAX);
   } else if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
     ret = credentials_from_helper_output(cout.data ? cout.data : "", cout.len, out, err) < 0 ? -1 : 1;

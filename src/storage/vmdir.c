@@ -49,6 +49,27 @@ int vm_dir_validate(const char *dir, const char *name, tart_error_t *err)
   if (!vm_dir_initialized(dir))
     return tart_error_make(err, 0, "VM is missing some of its files (%s, %s or %s)", VM_FILE_CONFIG,
                            VM_FILE_DISK, VM_FILE_NVRAM);
+  /* A VM's files are its own: one that is a symbolic link (or a device, a
+   * FIFO) would have set, clone, push or run act on whatever it names,
+   * outside TART_HOME (docs/security.md, "Files"). */
+  static const char *const files[] = {VM_FILE_CONFIG, VM_FILE_DISK, VM_FILE_NVRAM, VM_FILE_STATE,
+                                      VM_FILE_STATE_DEVICES};
+  for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
+    _cleanup_free_ char *p = vm_dir_file(dir, files[i]);
+    struct stat st;
+    if (lstat(p, &st) < 0) {
+      if (errno == ENOENT && i >= 3)
+        continue; /* only a suspended VM has a saved state */
+      return tart_error_make(err, errno, "VM \"%s\": cannot read %s", name, files[i]);
+    }
+    if (S_ISLNK(st.st_mode))
+      return tart_error_make(err, 0,
+                             "VM \"%s\": %s is a symbolic link; VM files are never followed (replace it with "
+                             "the file itself)",
+                             name, files[i]);
+    if (!S_ISREG(st.st_mode))
+      return tart_error_make(err, 0, "VM \"%s\": %s is not a regular file", name, files[i]);
+  }
   return 0;
 }
 

@@ -293,3 +293,28 @@ PY
   macs="$(for i in src c1 c2 c3 c4; do vm_cfg "$i" macAddress; done | sort -u | wc -l)"
   [ "$macs" -eq 5 ]
 }
+
+@test "a VM file that is a symbolic link is never followed: set, clone, export and run refuse in one line" {
+  make_vm src
+  local outside="$BATS_TEST_TMPDIR/outside.img"
+  mv "$TART_HOME/vms/src/disk.img" "$outside"
+  ln -s "$outside" "$TART_HOME/vms/src/disk.img"
+  local before
+  before=$(stat -c %s "$outside")
+  run --separate-stderr tart set src --disk-size 3
+  [ "$status" -eq 1 ]
+  one_error_line 'VM "src": disk.img is a symbolic link; VM files are never followed'
+  run --separate-stderr tart clone src dst
+  [ "$status" -eq 1 ]
+  one_error_line 'disk.img is a symbolic link'
+  [ ! -e "$TART_HOME/vms/dst" ]
+  run --separate-stderr tart export src "$BATS_TEST_TMPDIR/src.tvm"
+  [ "$status" -eq 1 ]
+  one_error_line 'disk.img is a symbolic link'
+  [ ! -e "$BATS_TEST_TMPDIR/src.tvm" ]
+  run --separate-stderr tart run src --no-graphics --net-user
+  [ "$status" -eq 1 ]
+  one_error_line 'disk.img is a symbolic link'
+  [ "$(stat -c %s "$outside")" = "$before" ]
+  assert_tmp_empty
+}

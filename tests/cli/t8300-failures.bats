@@ -279,3 +279,74 @@ PY
   run tart list --source oci -q
   [ -z "$output" ]
 }
+
+# ---- hostile registries (docs/security.md) ----
+
+# nothing_cached: no image went into the OCI cache, and no tmp entry stayed.
+nothing_cached() {
+  run tart list --source oci -q
+  [ -z "$output" ]
+  assert_tmp_empty
+}
+
+@test "a registry that ignores Range on a resumed download: the layer starts over, nothing appended" {
+  proxy_start --cut --ignore-range
+  run --separate-stderr tart pull --insecure "$PROXY/rand/img:v1"
+  [ "$status" -eq 0 ] || { echo "$stderr" >&2; cat "$PROXY_LOG" >&2; return 1; }
+  same_content "$(cache_path "$PROXY/rand/img:v1")/disk.img" "$RAND_DISK"
+  # The resumed requests asked for the rest and were sent the whole blob.
+  [ "$(proxy_count "^main GET /v2/rand/img/blobs/$RAND_L0 auth=no range=bytes=[1-9][0-9]*- -> 200")" -ge 1 ]
+}
+
+@test "a 404 whose body never ends: the pull fails at once in one line, nothing cached" {
+  proxy_start --endless-404
+  local t0=$SECONDS
+  run --separate-stderr timeout 60 "$TART" pull --insecure "$PROXY/rand/img:v1"
+  [ "$status" -eq 1 ]
+  stderr_one_line "not found"
+  [ $((SECONDS - t0)) -lt 20 ]
+  nothing_cached
+}
+
+@test "nested indexes: one is followed, more than OCI_INDEX_DEPTH_MAX (4) are refused in one line" {
+  proxy_start --index-depth 6
+  run --separate-stderr tart pull --insecure "$PROXY/rand/img:v1"
+  [ "$status" -eq 1 ]
+  stderr_one_line "more than 4 nested indexes"
+  nothing_cached
+  proxy_restart --index-depth 1
+  run --separate-stderr tart pull --insecure "$PROXY/rand/img:v1"
+  [ "$status" -eq 0 ]
+  same_content "$(cache_path "$PROXY/rand/img:v1")/disk.img" "$RAND_DISK"
+}
+
+@test "an upload Location that is not http(s) is refused; one on another origin gets no credentials" {
+  registry_start htpasswd
+  make_small_vm vm
+  export TART_REGISTRY_USERNAME="$REGISTRY_USERNAME" TART_REGISTRY_PASSWORD="$REGISTRY_PASSWORD"
+  local victim="$BATS_TEST_TMPDIR/victim" loc
+  echo precious >"$victim"
+  for loc in "file://$victim" "gopher://127.0.0.1:9/_SSRF" "dict://127.0.0.1:9/x"; do
+    if [ -n "${PROXY_PID:-}" ]; then proxy_restart --upload-location "$loc"; else proxy_start --upload-location "$loc"; fi
+    run --separate-stderr tart push vm --insecure "$PROXY/up/img:v1"
+    [ "$status" -eq 1 ]
+    stderr_one_line "not an http(s) URL"
+    [ "$(cat "$victim")" = precious ]
+  done
+  proxy_restart --upload-location storage/v2/up/img/blobs/uploads/hostile
+  run --separate-stderr tart push vm --insecure "$PROXY/up/img:v1"
+  # The blobs went to a server that kept nothing: the manifest is refused.
+  [ "$status" -eq 1 ]
+  [ "$(proxy_count '^storage (PATCH|PUT) ')" -ge 1 ]
+  [ "$(proxy_count '^storage .* auth=yes')" -eq 0 ]
+}
+
+@test "a manifest trickled a few bytes a second: the request deadline ends the pull in one line" {
+  proxy_start --manifest-rate 100
+  local t0=$SECONDS
+  TART_REQUEST_TIMEOUT_MS=1500 TART_RETRY_DELAY_MS=10 run --separate-stderr tart pull --insecure "$PROXY/rand/img:v1"
+  [ "$status" -eq 1 ]
+  stderr_one_line "Timeout was reached"
+  [ $((SECONDS - t0)) -lt 30 ]
+  nothing_cached
+}

@@ -189,3 +189,38 @@ PY
   tar -tf explicit.tvm | grep -qx index.json
   [ -z "$(ls -A . | grep partial)" ]
 }
+
+@test "export: a partial file left by a dead export is collected; one being written is not touched" {
+  make_small_vm vm
+  local out="$BATS_TEST_TMPDIR/vm.tvm" partial="$BATS_TEST_TMPDIR/.vm.tvm.partial"
+  # What kill -9 mid-export leaves: an unlocked partial file.
+  echo torn >"$partial"
+  run --separate-stderr tart export vm "$out"
+  [ "$status" -eq 0 ]
+  [ -s "$out" ] && [ ! -e "$partial" ]
+  # A live export holds its partial file locked.
+  rm -f "$out"
+  echo writing >"$partial"
+  flock "$partial" sleep 5 &
+  local holder=$!
+  sleep 0.3
+  run --separate-stderr tart export vm "$out"
+  kill "$holder" 2>/dev/null || true
+  wait "$holder" 2>/dev/null || true
+  [ "$status" -eq 1 ]
+  [ "$stderr" = "tart: error: another export is writing $out" ]
+  [ "$(cat "$partial")" = writing ]
+  [ ! -e "$out" ]
+}
+
+@test "import takes a layout tar made with tar -C dir -cf x.tvm . (./ entries), as skopeo does" {
+  make_small_vm vm
+  tart export vm "$BATS_TEST_TMPDIR/vm.tvm"
+  mkdir "$BATS_TEST_TMPDIR/layout"
+  tar -C "$BATS_TEST_TMPDIR/layout" -xf "$BATS_TEST_TMPDIR/vm.tvm"
+  tar -C "$BATS_TEST_TMPDIR/layout" -cf "$BATS_TEST_TMPDIR/dot.tvm" .
+  [ "$(tar -tf "$BATS_TEST_TMPDIR/dot.tvm" | head -n1)" = ./ ]
+  run --separate-stderr tart import "$BATS_TEST_TMPDIR/dot.tvm" copy
+  [ "$status" -eq 0 ]
+  same_content "$TART_HOME/vms/vm/disk.img" "$TART_HOME/vms/copy/disk.img"
+}

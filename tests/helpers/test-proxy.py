@@ -16,6 +16,21 @@ GETs (GET /v2/<repo>/blobs/sha256:<hex>) can be made to misbehave:
                     fetches the blob from upstream with --upstream-auth
                     (user:pass), like object storage behind a signed URL
 
+Hostile answers (docs/security.md), one switch per case:
+
+  --ignore-range    forward blob GETs without their Range header: a resumed
+                    download gets the whole blob (200), not its rest (206)
+  --endless-404     answer blob GETs 404 with a body that never ends
+  --index-depth N   answer manifest GETs by tag with an index whose only
+                    entry is another index, N levels deep (each served by
+                    digest), the last one pointing at the real manifest
+  --manifest-rate BYTES
+                    send manifest bodies at about BYTES per second
+  --upload-location URL
+                    answer the POST that starts a blob upload 202 with this
+                    Location ("storage" is our second listener, another
+                    origin, which accepts the upload and logs it)
+
 Every request is logged to --log as one line:
   <listener> <METHOD> <path> auth=<yes|no> range=<value|-> -> <status> [<note>]
 Never logs header values.  Runs until SIGTERM/SIGINT.  Standard library only.
@@ -23,6 +38,8 @@ Never logs header values.  Runs until SIGTERM/SIGINT.  Standard library only.
 
 import argparse
 import base64
+import hashlib
+import json
 import http.client
 import http.server
 import os
@@ -45,6 +62,7 @@ COUNT_LOCK = threading.Lock()
 FAILS = {}  # path -> 500s sent
 CUTS = set()  # paths already cut once
 REDIRECT_PORT = None
+INDEXES = {}  # digest -> body of the indexes --index-depth made
 
 
 def log(line):
@@ -98,6 +116,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         for k, v in self.headers.items():
             if k.lower() in HOP or k.lower() == "content-length":
                 continue
+            if ARGS.ignore_range and k.lower() == "range":
+                continue
             if extra_auth is not None and k.lower() in ("authorization", "host"):
                 continue
             headers[k] = v
@@ -115,7 +135,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         """Send resp to our client; returns after the body (or the cut)."""
         data_len = resp.getheader("Content-Length")
         body = None
-        if data_len is None and self.command != "HEAD":
+        slow_manifest = ARGS.manifest_rate and "/manifests/" in self.path
+        if (data_len is None or slow_manifest) and self.command != "HEAD":
             body = resp.read()
             data_len = str(len(body))
         cut = False
@@ -150,10 +171,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if not chunk:
                 break
             chunk = chunk[: limit - sent]
+            if slow_manifest:
+                chunk = chunk[:64]
             self.wfile.write(chunk)
             sent += len(chunk)
-            if blob and ARGS.rate:
-                ahead = sent / ARGS.rate - (time.monotonic() - start)
+            rate = ARGS.rate if blob else (ARGS.manifest_rate if "/manifests/" in self.path else 0)
+            if rate:
+                ahead = sent / rate - (time.monotonic() - start)
                 if ahead > 0:
                     time.sleep(ahead)
         if cut:
@@ -164,9 +188,73 @@ class Handler(http.server.BaseHTTPRequestHandler):
             except OSError:
                 pass
 
+    def _endless(self, status):
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        self._log(status, "endless")
+        chunk = b"x" * 65536
+        try:
+            while True:
+                self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        except OSError:
+            self.close_connection = True
+
+    def _index_chain(self, path):
+        """--index-depth: the index of `level` for a tag or a digest we made."""
+        m = re.match(r"^/v2/(.+)/manifests/([^/]+)$", path.split("?", 1)[0])
+        if m is None:
+            return False
+        repo, ref = m.group(1), m.group(2)
+        if ref.startswith("sha256:") and ref not in INDEXES:
+            return False
+        if not ref.startswith("sha256:"):
+            # The real manifest, then N indexes on top of it.
+            conn, resp = self._upstream(path)
+            body = resp.read()
+            conn.close()
+            if resp.status != 200:
+                self._simple(resp.status, body)
+                return True
+            digest = "sha256:" + hashlib.sha256(body).hexdigest()
+            child = (digest, len(body), resp.getheader("Content-Type"))
+            top = None
+            for level in range(ARGS.index_depth):
+                doc = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+                                  "manifests": [{"mediaType": child[2], "digest": child[0], "size": child[1],
+                                                 "platform": {"os": "linux", "architecture": "amd64"},
+                                                 "annotations": {"level": str(level)}}]}).encode()
+                d = "sha256:" + hashlib.sha256(doc).hexdigest()
+                INDEXES[d] = doc
+                child = (d, len(doc), "application/vnd.oci.image.index.v1+json")
+                top = doc
+            body = top
+        else:
+            body = INDEXES[ref]
+        self._read_body()
+        self._log(200, "index")
+        self._simple(200, body, [("Content-Type", "application/vnd.oci.image.index.v1+json"),
+                                 ("Docker-Content-Digest", "sha256:" + hashlib.sha256(body).hexdigest())])
+        return True
+
     def _handle(self):
         path = self.path
         blob = self.command == "GET" and BLOB_RE.match(path.split("?", 1)[0]) is not None
+        if blob and ARGS.endless_404:
+            self._read_body()
+            self._endless(404)
+            return
+        if ARGS.index_depth and self.command in ("GET", "HEAD") and "/manifests/" in path:
+            if self._index_chain(path):
+                return
+        if ARGS.upload_location and self.command == "POST" and path.split("?", 1)[0].endswith("/blobs/uploads/"):
+            self._read_body()
+            loc = ARGS.upload_location.replace("storage", f"http://127.0.0.1:{REDIRECT_PORT}/storage", 1) \
+                if ARGS.upload_location.startswith("storage") else ARGS.upload_location
+            self._log(202, "upload-location")
+            self._simple(202, b"", [("Location", loc), ("Docker-Upload-UUID", "hostile")])
+            return
         if blob and ARGS.fail:
             with COUNT_LOCK:
                 n = FAILS.get(path, 0)
@@ -198,10 +286,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 class StorageHandler(Handler):
     """The redirect target: serves /storage/v2/... from upstream with our own
-    credentials, never the client's."""
+    credentials, never the client's; with --upload-location it takes the
+    upload and answers 201 without storing it."""
     listener = "storage"
 
     def _handle(self):
+        if ARGS.upload_location and self.command in ("PATCH", "PUT"):
+            self._read_body()
+            self._log(201 if self.command == "PUT" else 202, "upload")
+            self._simple(201 if self.command == "PUT" else 202, b"", [("Location", self.path)])
+            return
         if not self.path.startswith("/storage/"):
             self._log(404)
             self._simple(404)
@@ -218,7 +312,7 @@ class StorageHandler(Handler):
         finally:
             conn.close()
 
-    do_GET = do_HEAD = _handle
+    do_GET = do_HEAD = do_PATCH = do_PUT = _handle
 
 
 def main():
@@ -233,13 +327,18 @@ def main():
     p.add_argument("--rate", type=int, default=0)
     p.add_argument("--redirect", action="store_true")
     p.add_argument("--upstream-auth", default=None)
+    p.add_argument("--ignore-range", action="store_true")
+    p.add_argument("--endless-404", action="store_true")
+    p.add_argument("--index-depth", type=int, default=0)
+    p.add_argument("--upload-location", default=None)
+    p.add_argument("--manifest-rate", type=int, default=0)
     ARGS = p.parse_args()
     open(ARGS.log, "a").close()
 
     servers = []
     main_srv = Server(("127.0.0.1", ARGS.port), Handler)
     servers.append(main_srv)
-    if ARGS.redirect:
+    if ARGS.redirect or ARGS.upload_location:
         st = Server(("127.0.0.1", 0), StorageHandler)
         REDIRECT_PORT = st.server_address[1]
         servers.append(st)

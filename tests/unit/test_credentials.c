@@ -93,6 +93,8 @@ static int group_setup(void **state)
   write_helper("badjsonhelper", "echo 'not json topsecret'\n");
   write_helper("emptyhelper", "exit 0\n");
   write_helper("runawayhelper", "exec yes\n");
+  /* Never answers; its child keeps stdout open after it is killed. */
+  write_helper("hanghelper", "sleep 5 &\nexec sleep 5\n");
   write_helper("stderrhelper", "echo 'helper says no' >&2\nexit 2\n");
   write_helper("tokenhelper", "cat >/dev/null\necho '{\"Username\":\"<token>\",\"Secret\":\"idtoken\"}'\n");
 
@@ -665,7 +667,8 @@ static void test_lookup_helpers(void **state)
              "{\"credHelpers\":{\"helped.io\":\"testhelper\",\".*\\\\.helped\\\\.dev\":\"testhelper\","
              "\"fail.io\":\"failhelper\",\"leaky.io\":\"leakyhelper\",\"none.io\":\"notfoundhelper\","
              "\"bad.io\":\"badjsonhelper\",\"empty.io\":\"emptyhelper\",\"missing.io\":\"nosuchhelper\","
-             "\"runaway.io\":\"runawayhelper\",\"stderr.io\":\"stderrhelper\",\"token.io\":\"tokenhelper\"},"
+             "\"runaway.io\":\"runawayhelper\",\"hang.io\":\"hanghelper\",\"stderr.io\":\"stderrhelper\","
+             "\"token.io\":\"tokenhelper\"},"
              "\"credsStore\":\"testhelper\"}",
              0600);
 
@@ -688,6 +691,14 @@ static void test_lookup_helpers(void **state)
   expect_lookup_warning("empty.io", "docker-credential-emptyhelper: credential helper output is empty");
   expect_lookup_warning("missing.io", "docker-credential-nosuchhelper not found in PATH");
   expect_lookup_warning("runaway.io", "docker-credential-runawayhelper printed more than 65536 bytes");
+  /* A helper that never answers is stopped at the deadline. */
+  setenv("TART_HELPER_TIMEOUT_MS", "300", 1);
+  struct timespec t0, t1;
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  expect_lookup_warning("hang.io", "docker-credential-hanghelper did not answer within 1 s (it was stopped)");
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  unsetenv("TART_HELPER_TIMEOUT_MS");
+  assert_true(t1.tv_sec - t0.tv_sec < 5);
   /* Docker's "not found" answer is no failure: no warning. */
   expect_lookup_warning("none.io", NULL);
 
