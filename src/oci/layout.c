@@ -249,45 +249,182 @@ int oci_export(struct tart_home *h, const char *name, const char *path, tart_err
 
 /* ---- import ---- */
 
-/* Extract the layout into dir, hashing every blob on the way in. */
-static int extract(const char *archive_path, const char *dir, tart_error_t *err)
+/* What the final pass extracts: the blobs the image's manifest names, each
+ * with the size its descriptor declares (the manifest itself included). */
+struct wanted_blob {
+  const char *hex; /* 64 hex digits of its sha256 */
+  uint64_t size;
+};
+
+struct extract_want {
+  const struct wanted_blob *blobs;
+  size_t n;
+};
+
+static const struct wanted_blob *find_wanted(const struct extract_want *w, const char *hex)
+{
+  for (size_t i = 0; i < w->n; i++)
+    if (!strcmp(w->blobs[i].hex, hex))
+      return &w->blobs[i];
+  return NULL;
+}
+
+static struct archive *open_archive(const char *archive_path, tart_error_t *err)
 {
   struct archive *a = archive_read_new();
   archive_read_support_format_tar(a);
   archive_read_support_filter_all(a); /* a compressed .tvm.gz still works */
-  int ret = -1;
-  uint8_t *buf = NULL;
-  _cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", dir);
   if (archive_read_open_filename(a, archive_path, 1 << 20) != ARCHIVE_OK) {
+    tart_error_make(err, 0, "cannot read %s: %s", archive_path, archive_error_string(a));
+    archive_read_free(a);
+    return NULL;
+  }
+  return a;
+}
+
+/* The entry's name relative to the layout, after the checks every pass
+ * makes: a file or directory of an OCI layout, nothing else.  Returns 1
+ * for a file, 0 for a directory, -1 on error. */
+static int check_entry(struct archive_entry *e, const char **rel, tart_error_t *err)
+{
+  const char *name = archive_entry_pathname(e);
+  mode_t type = archive_entry_filetype(e);
+  if (name == NULL)
+    name = "";
+  if (type != AE_IFREG && type != AE_IFDIR)
+    return tart_error_kind(
+        err, EINVAL, "archive entry \"%.80s\" is a link or a device, which a VM image never holds", name);
+  if (archive_entry_hardlink(e) != NULL || archive_entry_symlink(e) != NULL)
+    return tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is a link, which a VM image never holds",
+                           name);
+  if (oci_layout_check_entry(name, type == AE_IFDIR, err) < 0)
+    return -1;
+  *rel = strncmp(name, "./", 2) == 0 ? name + 2 : name;
+  return type == AE_IFREG;
+}
+
+/* Read the current entry's data into memory, at most max bytes. */
+static int read_entry(struct archive *a, const char *rel, size_t max, char **out, size_t *len,
+                      tart_error_t *err)
+{
+  size_t cap = 0, n = 0;
+  char *data = NULL;
+  for (;;) {
+    if (n == cap) {
+      if (cap > max) {
+        free(data);
+        return tart_error_kind(err, EFBIG, "archive entry %s is too large", rel);
+      }
+      cap = cap ? cap * 2 : 65536;
+      if (cap > max + 1)
+        cap = max + 1;
+      data = xrealloc(data, cap + 1);
+    }
+    la_ssize_t r = archive_read_data(a, data + n, cap - n);
+    if (r < 0) {
+      free(data);
+      return tart_error_make(err, 0, "cannot read archive entry %s: %s", rel, archive_error_string(a));
+    }
+    if (r == 0)
+      break;
+    n += (size_t)r;
+  }
+  if (n > max) {
+    free(data);
+    return tart_error_kind(err, EFBIG, "archive entry %s is too large", rel);
+  }
+  data[n] = '\0';
+  *out = data;
+  *len = n;
+  return 0;
+}
+
+/* One reading pass for the plan: index.json, and the manifest blob once
+ * index.json has named it (*manifest_hex).  Nothing is written. */
+static int plan_pass(const char *archive_path, char **index_text, size_t *index_len, char *manifest_hex,
+                     char **manifest_text, size_t *manifest_len, tart_error_t *err)
+{
+  struct archive *a = open_archive(archive_path, err);
+  if (a == NULL)
+    return -1;
+  int ret = -1, r;
+  struct archive_entry *e;
+  while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
+    const char *rel = NULL;
+    int file = check_entry(e, &rel, err);
+    if (file < 0)
+      goto out;
+    if (file && *index_text == NULL && !strcmp(rel, "index.json")) {
+      if (read_entry(a, rel, SMALL_FILE_MAX, index_text, index_len, err) < 0)
+        goto out;
+      struct oci_index idx;
+      if (oci_index_parse(*index_text, *index_len, &idx, err) < 0)
+        goto out;
+      if (idx.n != 1) {
+        tart_error_kind(err, EINVAL, "the archive holds %zu images, expected one", idx.n);
+        oci_index_clear(&idx);
+        goto out;
+      }
+      snprintf(manifest_hex, 65, "%s", idx.manifests[0].digest + 7);
+      oci_index_clear(&idx);
+    } else if (file && manifest_hex[0] && *manifest_text == NULL && !strncmp(rel, "blobs/sha256/", 13) &&
+               !strcmp(rel + 13, manifest_hex)) {
+      if (read_entry(a, rel, OCI_MANIFEST_MAX, manifest_text, manifest_len, err) < 0)
+        goto out;
+    }
+    if (*index_text != NULL && *manifest_text != NULL)
+      break; /* the plan is complete: the rest is for the final pass */
+  }
+  if (r != ARCHIVE_OK && r != ARCHIVE_EOF) {
     tart_error_make(err, 0, "cannot read %s: %s", archive_path, archive_error_string(a));
     goto out;
   }
+  ret = 0;
+out:
+  archive_read_free(a);
+  return ret;
+}
+
+/* Extract into dir the blobs w names (and oci-layout, index.json), each
+ * checked against its declared size before a byte is written and hashed
+ * on the way in; blobs the manifest does not name are skipped. */
+static int extract(const char *archive_path, const char *dir, const struct extract_want *w, tart_error_t *err)
+{
+  struct archive *a = open_archive(archive_path, err);
+  if (a == NULL)
+    return -1;
+  int ret = -1;
+  uint8_t *buf = NULL;
+  _cleanup_free_ char *blobs = xasprintf("%s/blobs/sha256", dir);
   if (mkdir_p(blobs, 0755, err) < 0)
     goto out;
   buf = xmalloc(1 << 20);
   struct archive_entry *e;
   int r;
   while ((r = archive_read_next_header(a, &e)) == ARCHIVE_OK) {
-    const char *name = archive_entry_pathname(e);
-    mode_t type = archive_entry_filetype(e);
-    if (name == NULL)
-      name = "";
-    if (type != AE_IFREG && type != AE_IFDIR) {
-      tart_error_kind(err, EINVAL,
-                      "archive entry \"%.80s\" is a link or a device, which a VM image never holds", name);
+    const char *rel = NULL;
+    int file = check_entry(e, &rel, err);
+    if (file < 0)
       goto out;
-    }
-    if (archive_entry_hardlink(e) != NULL || archive_entry_symlink(e) != NULL) {
-      tart_error_kind(err, EINVAL, "archive entry \"%.80s\" is a link, which a VM image never holds", name);
-      goto out;
-    }
-    if (oci_layout_check_entry(name, type == AE_IFDIR, err) < 0)
-      goto out;
-    if (type == AE_IFDIR)
+    if (!file)
       continue;
-    const char *rel = strncmp(name, "./", 2) == 0 ? name + 2 : name;
     bool is_blob = strncmp(rel, "blobs/", 6) == 0;
-    if (!is_blob && archive_entry_size(e) > SMALL_FILE_MAX) {
+    uint64_t limit = SMALL_FILE_MAX;
+    if (is_blob) {
+      const struct wanted_blob *b = find_wanted(w, rel + 13);
+      if (b == NULL) {
+        log_debug("skipping %s: the image's manifest does not name it", rel);
+        continue;
+      }
+      /* The tar header declares the size: a blob that is not what the
+       * manifest says is refused before anything is written. */
+      if (archive_entry_size_is_set(e) && (uint64_t)archive_entry_size(e) != b->size) {
+        tart_error_kind(err, EBADMSG, "blob sha256:%s in the archive has %lld bytes, its manifest says %llu",
+                        rel + 13, (long long)archive_entry_size(e), (unsigned long long)b->size);
+        goto out;
+      }
+      limit = b->size;
+    } else if (archive_entry_size(e) > SMALL_FILE_MAX) {
       tart_error_kind(err, EFBIG, "archive entry %s is too large", rel);
       goto out;
     }
@@ -300,18 +437,25 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
     struct sha256 s;
     sha256_init(&s);
     la_ssize_t n;
+    uint64_t total = 0;
     int wr = 0;
     while ((n = archive_read_data(a, buf, 1 << 20)) > 0) {
+      total += (uint64_t)n;
+      if (total > limit) {
+        wr = tart_error_kind(err, EBADMSG, "archive entry %s is larger than %s", rel,
+                             is_blob ? "its manifest says" : "allowed");
+        break;
+      }
       sha256_update(&s, buf, (size_t)n);
       for (la_ssize_t done = 0; done < n;) {
-        ssize_t w = write(fd, buf + done, (size_t)(n - done));
-        if (w < 0 && errno == EINTR)
+        ssize_t wn = write(fd, buf + done, (size_t)(n - done));
+        if (wn < 0 && errno == EINTR)
           continue;
-        if (w <= 0) {
-          wr = tart_error_make(err, w < 0 ? errno : EIO, "cannot write %s", out_path);
+        if (wn <= 0) {
+          wr = tart_error_make(err, wn < 0 ? errno : EIO, "cannot write %s", out_path);
           break;
         }
-        done += w;
+        done += wn;
       }
       if (wr < 0)
         break;
@@ -340,6 +484,42 @@ static int extract(const char *archive_path, const char *dir, tart_error_t *err)
 out:
   free(buf);
   archive_read_free(a);
+  return ret;
+}
+
+/* The image's plan: index.json and its manifest, read without writing
+ * (a second reading pass only when the manifest came before index.json),
+ * then what the final pass may extract. */
+static int plan_import(const char *archive_path, char **manifest_text, size_t *manifest_len,
+                       struct oci_manifest *m, struct wanted_blob **want, size_t *n_want, char *manifest_hex,
+                       tart_error_t *err)
+{
+  char *index_text = NULL;
+  size_t index_len = 0;
+  int ret = -1;
+  manifest_hex[0] = '\0';
+  for (int pass = 0; pass < 2 && *manifest_text == NULL; pass++)
+    if (plan_pass(archive_path, &index_text, &index_len, manifest_hex, manifest_text, manifest_len, err) < 0)
+      goto out;
+  if (index_text == NULL) {
+    tart_error_kind(err, EINVAL, "the archive has no index.json: it is not an OCI image layout");
+    goto out;
+  }
+  if (*manifest_text == NULL) {
+    tart_error_kind(err, ENOENT, "the archive lacks blob sha256:%s", manifest_hex);
+    goto out;
+  }
+  if (oci_manifest_parse(*manifest_text, *manifest_len, m, err) < 0)
+    goto out;
+  *n_want = m->n_layers + 2;
+  *want = xcalloc(*n_want, sizeof(**want));
+  (*want)[0] = (struct wanted_blob){manifest_hex, *manifest_len};
+  (*want)[1] = (struct wanted_blob){m->config.digest + 7, m->config.size};
+  for (size_t i = 0; i < m->n_layers; i++)
+    (*want)[i + 2] = (struct wanted_blob){m->layers[i].digest + 7, m->layers[i].size};
+  ret = 0;
+out:
+  free(index_text);
   return ret;
 }
 
@@ -373,28 +553,24 @@ int oci_import(struct tart_home *h, const char *path, const char *name, tart_err
     return -1;
   _cleanup_free_ char *layout = xasprintf("%s/layout", t.path);
   _cleanup_free_ char *vm = xasprintf("%s/vm", t.path);
-  _cleanup_free_ char *index_path = xasprintf("%s/index.json", layout);
   _cleanup_free_ char *cfg_path = vm_dir_file(vm, VM_FILE_CONFIG);
   _cleanup_free_ char *nvram_path = vm_dir_file(vm, VM_FILE_NVRAM);
-  char *index_text = NULL, *manifest_text = NULL, *cfg = NULL, *nvram = NULL;
-  size_t index_len = 0, manifest_len = 0, cfg_len = 0, nvram_len = 0;
-  struct oci_index idx = {0};
+  char *manifest_text = NULL, *cfg = NULL, *nvram = NULL;
+  size_t manifest_len = 0, cfg_len = 0, nvram_len = 0;
+  char manifest_hex[65];
+  struct wanted_blob *want = NULL;
+  size_t n_want = 0;
   struct oci_manifest m = {0};
   struct tart_layers layers = {0};
   int ret = -1;
 
-  if (extract(path, layout, err) < 0)
-    goto out;
-  if (read_file(index_path, SMALL_FILE_MAX, &index_text, &index_len, err) < 0 ||
-      oci_index_parse(index_text, index_len, &idx, err) < 0)
-    goto out;
-  if (idx.n != 1) {
-    tart_error_kind(err, EINVAL, "the archive holds %zu images, expected one", idx.n);
-    goto out;
-  }
-  if (read_blob(layout, &idx.manifests[0], OCI_MANIFEST_MAX, &manifest_text, &manifest_len, err) < 0 ||
-      oci_manifest_parse(manifest_text, manifest_len, &m, err) < 0 ||
+  /* Plan first, write second: what is extracted is what the manifest
+   * names, at the sizes it declares (docs/security.md, "Archives"). */
+  if (plan_import(path, &manifest_text, &manifest_len, &m, &want, &n_want, manifest_hex, err) < 0 ||
       tart_layers_from_manifest(&m, &layers, err) < 0)
+    goto out;
+  struct extract_want w = {want, n_want};
+  if (extract(path, layout, &w, err) < 0)
     goto out;
   if (mkdir_p(vm, 0755, err) < 0)
     goto out;
@@ -428,8 +604,7 @@ unlock:
 out:
   tart_layers_clear(&layers);
   oci_manifest_clear(&m);
-  oci_index_clear(&idx);
-  free(index_text);
+  free(want);
   free(manifest_text);
   free(cfg);
   free(nvram);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "registry/limits.h"
 #include "util/util.h"
 
 #define PREFIX "invalid manifest: "
@@ -581,6 +582,15 @@ static int disk_layer(const struct oci_descriptor *d, size_t i, uint64_t offset,
                                   " %s is not \"sha256:\" and 64 lower-case hex digits",
                            i, q);
   }
+  /* LZ4 expands at most about 255 times (registry/limits.h): a claim far
+   * beyond that is a lie that would size the disk, and the room pruning
+   * makes for it, before a byte could be checked. */
+  if (d->size < (UINT64_MAX >> 9) && out->uncompressed_size > d->size * LZ4_EXPANSION_MAX + (1u << 20))
+    return tart_error_make(err, 0,
+                           PREFIX
+                           "disk layer layers[%zu] claims %llu bytes uncompressed from %llu compressed, "
+                           "more than LZ4 can expand to",
+                           i, (unsigned long long)out->uncompressed_size, (unsigned long long)d->size);
   _Static_assert(sizeof(out->uncompressed_digest) > DIGEST_PREFIX_LEN + DIGEST_HEX_LEN, "digest buffer");
   memcpy(out->uncompressed_digest, digest, DIGEST_PREFIX_LEN + DIGEST_HEX_LEN + 1);
   out->desc = d;

@@ -769,8 +769,11 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
                           ? json_string_value(json_object_get(m.annotations, TART_ANN_UNCOMPRESSED_DISK_SIZE))
                           : NULL;
     uint64_t need = 0;
+    /* Never more than the layers will write: the annotation is the
+     * registry's word, and pruning deletes other images for it before
+     * anything of this one is verified. */
     if (ann != NULL && parse_u64(ann, 0, UINT64_MAX - (128u << 20), &need, "disk size", NULL) == 0 &&
-        prune_auto(h, need + (128u << 20), NULL, err) < 0)
+        prune_auto(h, (need < layers.disk_size ? need : layers.disk_size) + (128u << 20), NULL, err) < 0)
       goto out;
 
     _cleanup_free_ char *cfg = NULL, *nvram = NULL;

@@ -15,6 +15,14 @@
  * 512 MiB chunks is under 1 MiB. */
 #define OCI_MANIFEST_MAX (4u << 20)
 
+/* A disk layer's uncompressed size may be at most this many times its
+ * compressed size (plus 1 MiB).  LZ4 itself cannot expand more than about
+ * 255 times (a length byte per 255 bytes of match; our own 512 MiB zero
+ * chunk is 2 MiB), and the bound leaves room for encoders not seen here; a
+ * larger claim is refused before it sizes the disk or the room pruning
+ * makes for it. */
+#define LZ4_EXPANSION_MAX 1024
+
 /* An index may point at another index (OCI allows it); past this many
  * levels the chain is refused: real images have one, and each level is a
  * round trip a registry could make endless. */

@@ -350,3 +350,25 @@ nothing_cached() {
   [ $((SECONDS - t0)) -lt 30 ]
   nothing_cached
 }
+
+@test "a disk-size annotation beyond the layers does not make auto-prune evict other images" {
+  make_small_vm small
+  tart push small --insecure "$REGISTRY/small/img:v1" >/dev/null
+  run tart delete small
+  unset TART_NO_AUTO_PRUNE
+  tart pull --insecure "$REGISTRY/small/img:v1" >/dev/null
+  [ -n "$(tart list --source oci -q)" ]
+  # Just enough that pruning the small image would seem to make room: the
+  # free space now, plus part of what the cache holds (auto-prune frees
+  # nothing when even the whole cache would not suffice).
+  local avail cached claim
+  avail=$(df --output=avail -B1 "$TART_HOME/cache/OCIs" | tail -n1)
+  cached=$(du -s -B1 "$TART_HOME/cache/OCIs" | cut -f1)
+  claim=$((avail - (128 << 20) + cached / 2))
+  proxy_start --disk-size-annotation "$claim"
+  run --separate-stderr tart pull --insecure "$PROXY/rand/img:v1"
+  [ "$status" -eq 0 ] || { echo "$stderr" >&2; return 1; }
+  # The small image is still cached: the claim was never believed.
+  run tart list --source oci -q
+  [[ "$output" == *"small/img:v1"* ]]
+}

@@ -224,3 +224,37 @@ PY
   [ "$status" -eq 0 ]
   same_content "$TART_HOME/vms/vm/disk.img" "$TART_HOME/vms/copy/disk.img"
 }
+
+@test "import plans before it writes: a blob the manifest does not name is skipped, one of the wrong size refused before writing" {
+  make_small_vm vm
+  tart export vm "$BATS_TEST_TMPDIR/vm.tvm"
+  local lay="$BATS_TEST_TMPDIR/layout"
+  mkdir "$lay"
+  tar -C "$lay" -xf "$BATS_TEST_TMPDIR/vm.tvm"
+  # 3 GiB that no manifest names, sparse in the archive (a few KiB).
+  truncate -s 3G "$lay/blobs/sha256/$(printf '%064d' 0)"
+  tar -C "$lay" -S -cf "$BATS_TEST_TMPDIR/extra.tvm" .
+  [ "$(stat -c %s "$BATS_TEST_TMPDIR/extra.tvm")" -lt $((64 << 20)) ]
+  local t0=$SECONDS
+  run --separate-stderr tart import "$BATS_TEST_TMPDIR/extra.tvm" extra
+  [ "$status" -eq 0 ]
+  [ $((SECONDS - t0)) -lt 30 ]
+  same_content "$TART_HOME/vms/vm/disk.img" "$TART_HOME/vms/extra/disk.img"
+  rm "$lay/blobs/sha256/$(printf '%064d' 0)"
+
+  # The NVRAM blob swapped for a larger file under the same name.
+  local nvram
+  nvram=$(python3 -c '
+import json, sys
+d = sys.argv[1]
+idx = json.load(open(d + "/index.json"))
+m = json.load(open(d + "/blobs/sha256/" + idx["manifests"][0]["digest"][7:]))
+print([l for l in m["layers"] if "nvram" in l["mediaType"]][0]["digest"][7:])' "$lay")
+  head -c $((5 << 20)) /dev/zero >"$lay/blobs/sha256/$nvram"
+  tar -C "$lay" -cf "$BATS_TEST_TMPDIR/big.tvm" .
+  run --separate-stderr tart import "$BATS_TEST_TMPDIR/big.tvm" big
+  [ "$status" -eq 1 ]
+  one_error_line "blob sha256:$nvram in the archive has 5242880 bytes, its manifest says"
+  [ ! -e "$TART_HOME/vms/big" ]
+  assert_tmp_empty
+}

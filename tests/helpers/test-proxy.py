@@ -24,6 +24,9 @@ Hostile answers (docs/security.md), one switch per case:
   --index-depth N   answer manifest GETs by tag with an index whose only
                     entry is another index, N levels deep (each served by
                     digest), the last one pointing at the real manifest
+  --disk-size-annotation N
+                    rewrite the org.cirruslabs.tart.uncompressed-disk-size
+                    annotation of manifests fetched by tag to N
   --manifest-rate BYTES
                     send manifest bodies at about BYTES per second
   --upload-location URL
@@ -245,6 +248,18 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._read_body()
             self._endless(404)
             return
+        if ARGS.disk_size_annotation and self.command == "GET" and "/manifests/" in path \
+                and "/manifests/sha256:" not in path:
+            conn, resp = self._upstream(path)
+            body = resp.read()
+            conn.close()
+            doc = json.loads(body)
+            doc.setdefault("annotations", {})["org.cirruslabs.tart.uncompressed-disk-size"] = \
+                str(ARGS.disk_size_annotation)
+            body = json.dumps(doc).encode()
+            self._log(resp.status, "rewritten")
+            self._simple(resp.status, body, [("Content-Type", resp.getheader("Content-Type"))])
+            return
         if ARGS.index_depth and self.command in ("GET", "HEAD") and "/manifests/" in path:
             if self._index_chain(path):
                 return
@@ -332,6 +347,7 @@ def main():
     p.add_argument("--index-depth", type=int, default=0)
     p.add_argument("--upload-location", default=None)
     p.add_argument("--manifest-rate", type=int, default=0)
+    p.add_argument("--disk-size-annotation", type=int, default=0)
     ARGS = p.parse_args()
     open(ARGS.log, "a").close()
 

@@ -667,9 +667,15 @@ static void test_tart_layers_invalid(void **state)
   layers_fail(MANIFEST(CONFIG_L "," DISK(DD, 5, "100", DE) "," NVRAM_L "," LAYER("application/x-foo", DA, 1)),
               "invalid manifest: layers[3] has unknown media type \"application/x-foo\"");
   /* The sum must fit an off_t. */
+  layers_fail(MANIFEST(CONFIG_L "," DISK(DD, 36028797018963967, "9223372036854775807",
+                                         DE) "," DISK(DD, 5, "1", DE) "," NVRAM_L),
+              "add up to more than 9223372036854775807 bytes");
+  /* LZ4_EXPANSION_MAX (1024) times plus 1 MiB at most: a bigger claim
+   * would size the disk, and prune for it, before anything is checked. */
   layers_fail(
-      MANIFEST(CONFIG_L "," DISK(DD, 5, "9223372036854775807", DE) "," DISK(DD, 5, "1", DE) "," NVRAM_L),
-      "add up to more than 9223372036854775807 bytes");
+      MANIFEST(CONFIG_L "," DISK(DD, 1000, "3221225472", DE) "," NVRAM_L),
+      "invalid manifest: disk layer layers[1] claims 3221225472 bytes uncompressed from 1000 compressed, "
+      "more than LZ4 can expand to");
 }
 
 static void test_tart_layers_legacy(void **state)
