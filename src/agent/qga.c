@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sys/random.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -466,18 +467,17 @@ static int64_t request_deadline(int64_t deadline, int *timeout_ms)
   return capped;
 }
 
-int qga_exec(struct qga *g, const char *path, char *const argv[], const void *stdin_data, size_t stdin_len,
-             int timeout_ms, struct qga_exec_result *out, tart_error_t *err)
+/* guest-exec path with argv (and stdin_data), capturing its output or not;
+ * *pid is the guest's process. */
+static int spawn(struct qga *g, const char *path, char *const argv[], const void *stdin_data,
+                 size_t stdin_len, bool capture, int64_t deadline, json_int_t *pid, tart_error_t *err)
 {
-  memset(out, 0, sizeof(*out));
   if (path == NULL || *path == '\0')
     return tart_error_kind(err, EINVAL, "no program to run in the guest");
   if (stdin_data != NULL && stdin_len > QGA_MAX_STDIN)
     return tart_error_kind(err, EFBIG, "input for the guest is too large (%zu bytes, at most %u)", stdin_len,
                            QGA_MAX_STDIN);
-  int64_t deadline = qmp_deadline(timeout_ms);
-
-  json_t *args = json_pack("{s:s, s:[], s:b}", "path", path, "arg", "capture-output", 1);
+  json_t *args = json_pack("{s:s, s:[], s:b}", "path", path, "arg", "capture-output", capture);
   if (args == NULL)
     return tart_error_kind(err, EINVAL, "program path is not valid UTF-8");
   json_t *arg = json_object_get(args, "arg");
@@ -494,7 +494,6 @@ int qga_exec(struct qga *g, const char *path, char *const argv[], const void *st
     json_object_set_new(args, "input-data", json_string(b64));
     free(b64);
   }
-
   int req_ms;
   int64_t req_deadline = request_deadline(deadline, &req_ms);
   json_t *ret = NULL;
@@ -505,8 +504,22 @@ int qga_exec(struct qga *g, const char *path, char *const argv[], const void *st
     json_decref(ret);
     return tart_error_kind(err, EPROTO, "malformed guest-exec reply: no pid");
   }
-  json_int_t pid = json_integer_value(pid_v);
+  *pid = json_integer_value(pid_v);
   json_decref(ret);
+  return 0;
+}
+
+int qga_exec(struct qga *g, const char *path, char *const argv[], const void *stdin_data, size_t stdin_len,
+             int timeout_ms, struct qga_exec_result *out, tart_error_t *err)
+{
+  memset(out, 0, sizeof(*out));
+  int64_t deadline = qmp_deadline(timeout_ms);
+  json_int_t pid = 0;
+  if (spawn(g, path, argv, stdin_data, stdin_len, true, deadline, &pid, err) < 0)
+    return -1;
+  int req_ms;
+  int64_t req_deadline;
+  json_t *ret = NULL;
 
   /* Short commands (most of `tart exec`) finish within the first polls;
    * long ones must not keep the agent busy. */
@@ -547,6 +560,159 @@ int qga_exec(struct qga *g, const char *path, char *const argv[], const void *st
   fmt_duration(timeout_ms, d, sizeof(d));
   return tart_error_kind(err, ETIMEDOUT, "%s did not finish within %s in the guest (pid %lld)", path, d,
                          (long long)pid);
+}
+
+/* ---- streamed exec ---- */
+
+/* One of the two output files of a streamed program. */
+struct stream_file {
+  char *path;
+  json_int_t handle;
+  bool open, eof;
+  int fd; /* 1 or 2: where sink sends it */
+};
+
+/* Read what the file holds beyond what was read before; true when the
+ * agent said end of file (for now: the program may write more). */
+static int stream_read(struct qga *g, struct stream_file *f, qga_sink_fn sink, void *opaque,
+                       tart_error_t *err)
+{
+  if (!f->open) {
+    json_t *ret = NULL;
+    tart_error_t e = NULL;
+    /* Not there yet: the shell has not made its redirections. */
+    if (request_until(g, "guest-file-open", json_pack("{s:s, s:s}", "path", f->path, "mode", "r"),
+                      qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, &ret, &e) < 0) {
+      tart_error_release(&e);
+      return 0;
+    }
+    if (!json_is_integer(ret)) {
+      json_decref(ret);
+      return tart_error_kind(err, EPROTO, "malformed guest-file-open reply");
+    }
+    f->handle = json_integer_value(ret);
+    f->open = true;
+    json_decref(ret);
+  }
+  for (;;) {
+    json_t *ret = NULL;
+    if (request_until(g, "guest-file-read", json_pack("{s:I, s:i}", "handle", f->handle, "count", 65536),
+                      qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, &ret, err) < 0)
+      return -1;
+    json_t *count = json_object_get(ret, "count"), *buf = json_object_get(ret, "buf-b64");
+    json_t *eof = json_object_get(ret, "eof");
+    if (!json_is_integer(count) || !json_is_string(buf)) {
+      json_decref(ret);
+      return tart_error_kind(err, EPROTO, "malformed guest-file-read reply");
+    }
+    unsigned char *data = NULL;
+    size_t len = 0;
+    if (qga_base64_decode(json_string_value(buf), json_string_length(buf), &data, &len, err) < 0) {
+      json_decref(ret);
+      return -1;
+    }
+    f->eof = json_is_true(eof);
+    json_decref(ret);
+    if (len > 0)
+      sink(opaque, f->fd, data, len);
+    free(data);
+    if (len == 0 || f->eof)
+      return 0;
+  }
+}
+
+static void stream_close(struct qga *g, struct stream_file *f)
+{
+  if (f->open) {
+    tart_error_t e = NULL;
+    request_until(g, "guest-file-close", json_pack("{s:I}", "handle", f->handle),
+                  qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, NULL, &e);
+    tart_error_release(&e);
+    f->open = false;
+  }
+}
+
+int qga_exec_stream(struct qga *g, const char *path, char *const argv[], const void *stdin_data,
+                    size_t stdin_len, qga_sink_fn sink, void *opaque, struct qga_exec_result *out,
+                    tart_error_t *err)
+{
+  memset(out, 0, sizeof(*out));
+  unsigned char rnd[8];
+  if (getrandom(rnd, sizeof(rnd), 0) != (ssize_t)sizeof(rnd))
+    return tart_error_make(err, errno, "cannot make a random name");
+  char base[64];
+  snprintf(base, sizeof(base), "/tmp/.tart-exec-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
+           rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+  /* sh -c SCRIPT BASE PATH ARGS...: the program's own argv, its output in
+   * two files only the guest's root (the agent) can read. */
+  size_t n = 0;
+  while (argv != NULL && argv[n] != NULL)
+    n++;
+  char **words = xcalloc(n + 5, sizeof(*words));
+  words[0] = "-c";
+  words[1] = "umask 077; exec \"$@\" >\"$0.out\" 2>\"$0.err\"";
+  words[2] = base;
+  words[3] = (char *)path;
+  for (size_t i = 0; i < n; i++)
+    words[4 + i] = argv[i];
+  json_int_t pid = 0;
+  int r = spawn(g, QGA_STREAM_SHELL, words, stdin_data, stdin_len, false, -1, &pid, err);
+  free(words);
+  if (r < 0)
+    return -1;
+
+  struct stream_file files[2] = {{.path = xasprintf("%s.out", base), .fd = 1},
+                                 {.path = xasprintf("%s.err", base), .fd = 2}};
+  int ret = -1;
+  for (;;) {
+    json_t *st = NULL;
+    if (request_until(g, "guest-exec-status", json_pack("{s:I}", "pid", pid),
+                      qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, &st, err) < 0)
+      goto out;
+    int pr = qga_parse_exec_status(st, out, err);
+    json_decref(st);
+    if (pr < 0)
+      goto out;
+    bool exited = out->exited;
+    for (int i = 0; i < 2; i++)
+      if (stream_read(g, &files[i], sink, opaque, err) < 0)
+        goto out;
+    if (exited)
+      break;
+    qga_exec_result_clear(out);
+    poll(NULL, 0, QGA_STREAM_POLL_MS);
+  }
+  ret = 0;
+out:
+  for (int i = 0; i < 2; i++)
+    stream_close(g, &files[i]);
+  /* The files go with the program.  Waiting for rm (a second at most)
+   * also lets the agent forget the process. */
+  char *rm_args[] = {"-f", files[0].path, files[1].path, NULL};
+  json_int_t rm_pid = 0;
+  tart_error_t e = NULL;
+  if (spawn(g, "/bin/rm", rm_args, NULL, 0, false, -1, &rm_pid, &e) == 0) {
+    for (int i = 0; i < 50; i++) {
+      json_t *st = NULL;
+      struct qga_exec_result rm = {0};
+      if (request_until(g, "guest-exec-status", json_pack("{s:I}", "pid", rm_pid), qmp_deadline(1000), 1000,
+                        &st, &e) < 0 ||
+          qga_parse_exec_status(st, &rm, &e) < 0) {
+        json_decref(st);
+        break;
+      }
+      json_decref(st);
+      bool done = rm.exited;
+      qga_exec_result_clear(&rm);
+      if (done)
+        break;
+      poll(NULL, 0, 20);
+    }
+  }
+  tart_error_release(&e);
+  free(files[0].path);
+  free(files[1].path);
+  return ret;
 }
 
 int qga_network_first_ipv4(struct qga *g, int timeout_ms, char out[16], tart_error_t *err)

@@ -85,6 +85,28 @@ void qga_exec_result_clear(struct qga_exec_result *r);
 int qga_exec(struct qga *g, const char *path, char *const argv[], const void *stdin_data, size_t stdin_len,
              int timeout_ms, struct qga_exec_result *out, tart_error_t *err);
 
+/* Where qga_exec_stream's output goes as it comes: fd is 1 (stdout) or 2. */
+typedef void (*qga_sink_fn)(void *opaque, int fd, const unsigned char *data, size_t len);
+
+/* The shell qga_exec_stream runs the program under, and how often it reads
+ * the program's output while it runs (the latency `tart exec --help`
+ * states). */
+#define QGA_STREAM_SHELL   "/bin/sh"
+#define QGA_STREAM_POLL_MS 100
+
+/* Like qga_exec, but the output reaches sink while the program runs: the
+ * agent captures only at the end, so the program runs under
+ * QGA_STREAM_SHELL with stdout and stderr redirected into two files of the
+ * guest's /tmp (mode 0600, random names), read every QGA_STREAM_POLL_MS with
+ * guest-file-read and removed when it ends.  A program that cannot start
+ * exits as the shell says (127: not found, 126: cannot run).  No /bin/sh
+ * in the guest: the guest-exec error "Failed to execute child process"
+ * naming it (the caller then uses qga_exec).  No deadline: it waits as long
+ * as the program runs.  *out gets the exit status (no captured data). */
+int qga_exec_stream(struct qga *g, const char *path, char *const argv[], const void *stdin_data,
+                    size_t stdin_len, qga_sink_fn sink, void *opaque, struct qga_exec_result *out,
+                    tart_error_t *err);
+
 /* The first IPv4 address of the guest that is not loopback (127/8),
  * unspecified (0.0.0.0) or link-local (169.254/16, what an interface holds
  * before DHCP answers), via guest-network-get-interfaces, in dotted-quad form.

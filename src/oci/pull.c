@@ -643,6 +643,13 @@ static int fetch_manifest(struct registry_conn *c, const struct oci_reference *r
     const struct oci_descriptor *d = oci_index_find(&idx, "linux", arch);
     if (d == NULL)
       d = oci_index_find(&idx, "darwin", arch);
+    /* No manifest for this host: a Linux guest of the other architecture
+     * still runs, emulated (the notice comes with its config). */
+    for (int a = 0; d == NULL && a < 2; a++) {
+      const char *other = vm_arch_name(a == 0 ? VM_ARCH_ARM64 : VM_ARCH_AMD64);
+      if (strcmp(other, arch) != 0)
+        d = oci_index_find(&idx, "linux", other);
+    }
     if (d == NULL) {
       oci_index_clear(&idx);
       free(text);
@@ -784,6 +791,11 @@ int oci_pull(struct tart_home *h, const struct oci_reference *ref, const char *n
       tart_error_wrap(err, "the image's VM config");
       goto out;
     }
+    if (parsed.os == VM_OS_LINUX && parsed.arch != vm_arch_host())
+      report(REPORT_NOTICE,
+             "%s is an %s image: on this %s host it runs under TCG emulation, several times slower than "
+             "native",
+             name, vm_arch_name(parsed.arch), vm_arch_name(vm_arch_host()));
     vm_config_clear(&parsed);
     if (write_blob_file(t.path, VM_FILE_CONFIG, cfg, layers.config->size, err) < 0)
       goto out;

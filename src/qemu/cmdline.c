@@ -197,6 +197,17 @@ static void add_machine(struct vec *v, const struct qemu_opts *o)
     addf(v, "memory-backend-memfd,id=" QEMU_RAM_ID ",size=%lluM,share=on",
          (unsigned long long)((o->cfg->memory_size + MIB - 1) / MIB));
   }
+  /* The guest gets the devices tart gives it and no others: QEMU's
+   * defaults add an empty CD-ROM, a parallel port and more (issue: guests
+   * saw a CD-ROM nobody attached).  amd64 keeps its standard VGA, which the
+   * defaults gave and the display needs. */
+  if (o->nodefaults) {
+    add(v, "-nodefaults");
+    if (!arm) {
+      add(v, "-vga");
+      add(v, "std");
+    }
+  }
   add(v, "-accel");
   add(v, o->kvm ? "kvm" : "tcg");
   add(v, "-cpu");

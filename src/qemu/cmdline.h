@@ -170,6 +170,10 @@ struct qemu_opts {
   const char *firmware_code;   /* OVMF/AAVMF code, read-only; required for efi, ignored for bios */
   bool kvm;                    /* -accel kvm -cpu host, else TCG (chosen by qemu/accel.h) */
   bool nested;                 /* nested virtualization; requires kvm (see below) */
+  /* -nodefaults: only the devices asked for (no empty CD-ROM, parallel
+   * port or default NIC), with the VGA of amd64 added back.  False only to
+   * restore a state saved by a version that ran with QEMU's defaults. */
+  bool nodefaults;
   /* The root disk's ro, sync and caching (path unused; zero: read-write,
    * sync=full, caching=automatic). */
   struct qemu_disk root;

@@ -8,8 +8,11 @@
 #include <jansson.h>
 #include <signal.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "agent/qga.h"
+#include "storage/vmdir.h"
 #include "util/fs.h"
 #include "util/log.h"
 #include "util/util.h"
@@ -126,6 +129,32 @@ int control_handle_signal(struct supervisor *s, int sig, tart_error_t *err)
 
 /* Restore a suspended VM: QEMU started with -incoming waits paused once
  * the state is read; resume it and drop the state file. */
+/* A restored guest's clock stands where it was when it was saved, behind
+ * by the time it was suspended.  Set it through the agent, as libvirt's
+ * `domtime --sync` does (docs/faq.md, "Linux guests").  A guest without an
+ * agent keeps its clock (and costs this run SYNC_CLOCK_TIMEOUT_MS once). */
+#define SYNC_CLOCK_TIMEOUT_MS 2000
+static void sync_guest_clock(struct supervisor *s)
+{
+  _cleanup_free_ char *sock = vm_dir_file(s->dir, VM_QGA_SOCKET);
+  struct qga *g = NULL;
+  tart_error_t e = NULL;
+  if (qga_connect(sock, SYNC_CLOCK_TIMEOUT_MS, &g, &e) == 0) {
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_int_t ns = (json_int_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    /* qemu-ga sets the system clock, then runs hwclock -w, whose failure
+     * (no hwclock in the guest) it reports after the clock is set. */
+    if (qga_execute(g, "guest-set-time", json_pack("{s:I}", "time", ns), SYNC_CLOCK_TIMEOUT_MS, NULL, &e) ==
+        0)
+      log_debug("set the restored guest's clock");
+    qga_close(g);
+  }
+  if (e != NULL)
+    log_info("could not set the restored guest's clock: %s", e->msg);
+  tart_error_release(&e);
+}
+
 int control_finish_restore(struct supervisor *s, tart_error_t *err)
 {
   report(REPORT_STATUS, "restoring VM state from a snapshot...");
@@ -145,6 +174,7 @@ int control_finish_restore(struct supervisor *s, tart_error_t *err)
   }
   if (qmp_execute(s->qmp, "cont", NULL, QMP_COMMAND_TIMEOUT_MS, NULL, err) < 0)
     return -1;
+  sync_guest_clock(s);
   _cleanup_free_ char *state = vm_dir_file(s->dir, VM_FILE_STATE);
   _cleanup_free_ char *devices = vm_dir_file(s->dir, VM_FILE_STATE_DEVICES);
   unlink(state);
@@ -155,11 +185,13 @@ int control_finish_restore(struct supervisor *s, tart_error_t *err)
 /* The text of state.devices.json, made before a suspend starts so that
  * nothing can fail half-way.  Bytes that are not UTF-8 (legal in paths)
  * become U+FFFD: the record is for showing, never for reopening. */
-char *control_devices_record(const char *devices, const char *options)
+char *control_devices_record(const char *devices, const char *options, bool nodefaults)
 {
   _cleanup_free_ char *d = utf8_sanitize(devices ? devices : "");
   _cleanup_free_ char *o = utf8_sanitize(options ? options : "");
-  json_t *j = json_pack("{s:s, s:s}", "devices", d, "options", o);
+  /* "nodefaults": saved from a QEMU without its default devices (a state
+   * without it is restored with them, as it was made). */
+  json_t *j = json_pack("{s:s, s:s, s:b}", "devices", d, "options", o, "nodefaults", nodefaults);
   char *text = j ? json_dumps(j, JSON_INDENT(2)) : NULL;
   json_decref(j);
   return text ? text : xstrdup("{}");
@@ -186,6 +218,15 @@ char *control_saved_devices(const char *dir)
 /* A restore onto other devices than the state was saved with fails deep in
  * QEMU ("Unknown ramblock", "Missing section footer"); say it up front,
  * with what to pass.  No record (an older tart): let QEMU try. */
+bool control_state_has_nodefaults(const char *dir)
+{
+  _cleanup_free_ char *path = vm_dir_file(dir, VM_FILE_STATE_DEVICES);
+  json_t *j = json_load_file(path, 0, NULL);
+  bool r = j != NULL && json_is_true(json_object_get(j, "nodefaults"));
+  json_decref(j);
+  return r;
+}
+
 int control_check_restore(const char *dir, const char *name, const char *devices, tart_error_t *err)
 {
   _cleanup_free_ char *path = vm_dir_file(dir, VM_FILE_STATE_DEVICES);
@@ -216,6 +257,55 @@ int control_check_restore(const char *dir, const char *name, const char *devices
 
 /* ---- the asking half ---------------------------------------------------- */
 
+/* A guest early in its boot (firmware, a kernel without its ACPI button
+ * driver yet, systemd before logind) drops a power-button press: press
+ * again every STOP_REPRESS_MS, and once the guest agent answers, ask it to
+ * power off as well. */
+#define STOP_REPRESS_MS       3000
+#define STOP_AGENT_TIMEOUT_MS 1000
+
+/* guest-shutdown through the agent; true when the agent took the request
+ * (it sends no answer to a powerdown that works). */
+static bool agent_powerdown(const char *dir)
+{
+  _cleanup_free_ char *sock = vm_dir_file(dir, VM_QGA_SOCKET);
+  struct qga *g = NULL;
+  tart_error_t e = NULL;
+  bool asked = false;
+  if (qga_connect(sock, STOP_AGENT_TIMEOUT_MS, &g, &e) == 0) {
+    asked = true;
+    qga_execute(g, "guest-shutdown", json_pack("{s:s}", "mode", "powerdown"), STOP_AGENT_TIMEOUT_MS, NULL,
+                &e);
+    qga_close(g);
+  }
+  tart_error_release(&e);
+  return asked;
+}
+
+static bool graceful_wait(const char *dir, pid_t pid, uint64_t timeout_s)
+{
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  long long now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+  long long deadline = now + (long long)timeout_s * 1000, next = now + STOP_REPRESS_MS;
+  bool agent_asked = false;
+  while (now < deadline) {
+    long long until = next < deadline ? next : deadline;
+    if (vm_dir_wait_stopped(dir, (long)(until - now)))
+      return true;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    now = (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+    if (now >= next && now < deadline) {
+      if (kill(pid, SIGUSR2) < 0)
+        return vm_dir_wait_stopped(dir, 0);
+      if (!agent_asked)
+        agent_asked = agent_powerdown(dir);
+      next = now + STOP_REPRESS_MS;
+    }
+  }
+  return vm_dir_wait_stopped(dir, 0);
+}
+
 int vm_stop(const char *dir, const char *name, uint64_t timeout_s, tart_error_t *err)
 {
   pid_t pid = vm_dir_running_pid(dir);
@@ -230,8 +320,11 @@ int vm_stop(const char *dir, const char *name, uint64_t timeout_s, tart_error_t 
   }
   /* Graceful first (the run process presses the power button), then a hard
    * stop, then the run process itself. */
-  if (timeout_s > 0 && kill(pid, SIGUSR2) == 0 && vm_dir_wait_stopped(dir, (long)timeout_s * 1000))
+  if (timeout_s > 0 && kill(pid, SIGUSR2) == 0 && graceful_wait(dir, pid, timeout_s))
     return 0;
+  if (timeout_s > 0)
+    report(REPORT_NOTICE, "VM \"%s\" did not power off within %llu s: stopping it hard (as pulling the plug)",
+           name, (unsigned long long)timeout_s);
   if (kill(pid, SIGINT) == 0 && vm_dir_wait_stopped(dir, 5000))
     return 0;
   if (kill(pid, SIGKILL) < 0 && errno != ESRCH)

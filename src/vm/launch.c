@@ -164,7 +164,7 @@ int session_launch(struct session *x, bool first, tart_error_t *err)
   if (first && x->restore && control_check_restore(x->dir, x->name, x->devices, err) < 0)
     return -1;
   free(s->devices_json);
-  s->devices_json = control_devices_record(x->devices, x->o->device_args);
+  s->devices_json = control_devices_record(x->devices, x->o->device_args, x->qo.nodefaults);
   if (log_debug_enabled()) {
     _cleanup_free_ char *line = qemu_cmdline_string(x->argv);
     log_debug("qemu: %s", line);

@@ -162,16 +162,24 @@ static int fetch_remote_shares(struct tart_home *h, const struct run_opts *o, st
 
 /* --cloud-init: a NoCloud seed of the user-data in the VM directory,
  * attached read-only after the --disk ones.  The instance-id follows the
- * user-data's digest, so cloud-init applies a changed file as a new
- * instance and leaves an unchanged one alone on later boots.  Made under
+ * user-data's digest and the VM's MAC, so cloud-init applies a changed file
+ * as a new instance and leaves an unchanged one alone on later boots, and
+ * a clone (a new MAC) is a new instance: cloud-init makes it new SSH host
+ * keys (docs/faq.md, "Linux guests").  Made under
  * the run lock: a running VM's seed is never rewritten.  Its path is
  * absolute: QEMU runs in the VM directory, and $TART_HOME may be
  * relative. */
 static int make_cloud_init_seed(struct session *x, tart_error_t *err)
 {
   const struct run_opts *o = x->o;
-  char digest[DIGEST_STR_LEN];
-  sha256_of(o->cloud_init, o->cloud_init_len, digest);
+  char digest[DIGEST_STR_LEN], mac[18];
+  mac_format(&x->cfg.mac, mac);
+  size_t n = o->cloud_init_len + sizeof(mac) + 1;
+  _cleanup_free_ char *keyed = xmalloc(n);
+  memcpy(keyed, o->cloud_init, o->cloud_init_len);
+  keyed[o->cloud_init_len] = '\n';
+  memcpy(keyed + o->cloud_init_len + 1, mac, sizeof(mac));
+  sha256_of(keyed, n, digest);
   const char *hex = strchr(digest, ':') ? strchr(digest, ':') + 1 : digest;
   _cleanup_free_ char *id = xasprintf("tart-%.16s", hex);
   _cleanup_free_ char *meta = nocloud_meta_data(id, x->name);
@@ -293,6 +301,7 @@ int session_prepare(struct session *x, tart_error_t *err)
       .name = x->name,
       .firmware_code = x->fw_code,
       .nested = o->nested,
+      .nodefaults = !x->restore || control_state_has_nodefaults(x->dir),
       .root = o->root_disk,
       .no_keyboard = o->no_keyboard,
       .no_pointer = o->no_pointer,

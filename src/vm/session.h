@@ -143,7 +143,7 @@ int control_finish_restore(struct supervisor *s, tart_error_t *err);
 /* The text of state.devices.json, made before a suspend starts so that
  * nothing can fail half-way.  Bytes that are not UTF-8 (legal in paths)
  * become U+FFFD: the record is for showing, never for reopening. */
-char *control_devices_record(const char *devices, const char *options);
+char *control_devices_record(const char *devices, const char *options, bool nodefaults);
 
 /* The devices a suspended state was saved with (malloc'ed), or NULL. */
 char *control_saved_devices(const char *dir);
@@ -152,6 +152,11 @@ char *control_saved_devices(const char *dir);
  * QEMU ("Unknown ramblock", "Missing section footer"); say it up front,
  * with what to pass.  No record (an older tart): let QEMU try. */
 int control_check_restore(const char *dir, const char *name, const char *devices, tart_error_t *err);
+
+/* Whether the saved state of the VM in dir was made under -nodefaults (its
+ * state.devices.json says so); a state from before that is restored with
+ * QEMU's default devices, as it was saved. */
+bool control_state_has_nodefaults(const char *dir);
 
 /* ---- vm/logs.c ---- */
 

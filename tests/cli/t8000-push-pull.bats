@@ -322,3 +322,13 @@ teardown_file() {
   run tart list --source oci -q
   [ "$output" = "$REGISTRY/base/img:second"$'\n'"$REGISTRY/base/img@$BASE_DIGEST" ]
 }
+
+@test "pull of an image for the other architecture says it will run emulated" {
+  [ "$(uname -m)" = x86_64 ] || skip "the check is for an x86 host"
+  tart create arm --linux --arch arm64 --disk-size 1
+  tart push arm --insecure "$REGISTRY/arch/arm:v1" >/dev/null
+  run tart delete arm
+  run --separate-stderr tart pull --insecure "$REGISTRY/arch/arm:v1"
+  [ "$status" -eq 0 ]
+  [ "$stderr" = "tart: notice: $REGISTRY/arch/arm:v1 is an arm64 image: on this amd64 host it runs under TCG emulation, several times slower than native" ]
+}

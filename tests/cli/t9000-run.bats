@@ -43,8 +43,23 @@ wait_ready() {
   [[ "$output" == *out* && "$output" == *err* ]]
   run tart exec vm /bin/true
   [ "$status" -eq 0 ]
-  run tart exec vm /no/such/program
-  [ "$status" -ne 0 ]
+  # A command that does not exist exits 127, as in a shell.
+  run -127 --separate-stderr tart exec vm /no/such/program
+  [ "$status" -eq 127 ]
+  [[ "$stderr" == *"/no/such/program"*"not found"* ]]
+  run -126 --separate-stderr tart exec vm /proc/version
+  [ "$status" -eq 126 ]
+  # Only the devices tart gives: no empty CD-ROM from QEMU's defaults.
+  [ "$(tart exec vm /bin/sh -c 'ls /sys/block')" = vda ]
+  # Output as it is written, not when the command ends.
+  "$TART" exec vm /bin/sh -c 'echo first; sleep 4; echo second' >"$BATS_TEST_TMPDIR/stream.out" &
+  local ex=$!
+  sleep 2
+  [ "$(cat "$BATS_TEST_TMPDIR/stream.out")" = first ]
+  wait "$ex"
+  [ "$(cat "$BATS_TEST_TMPDIR/stream.out")" = "$(printf 'first\nsecond')" ]
+  # Nothing is left in the guest's /tmp: only this command's own two files.
+  [ "$(tart exec vm /bin/sh -c 'ls -a /tmp | grep -c tart-exec')" = 2 ]
   run -127 tart exec vm /bin/sh -c 'exit 127'
   [ "$status" -eq 127 ]
   run --separate-stderr tart ip vm --resolver agent --wait 30
@@ -117,6 +132,48 @@ wait_ready() {
   [ "${lines[1]}" -ge "$before" ]
   [ ! -e "$TART_HOME/vms/vm/state.qemusave" ] && [ ! -e "$TART_HOME/vms/vm/state.devices.json" ]
   run tart stop vm --timeout 0
+  wait_exit 10
+}
+
+@test "a resumed guest's clock follows the host's: it is set when the run resumes" {
+  make_guest vm --firmware bios
+  start vm
+  wait_ready vm
+  tart suspend vm
+  wait_exit 30
+  # Suspended long enough that a clock left where it stood is visibly behind.
+  sleep 12
+  start vm
+  wait_ready vm 60 restored
+  local guest host
+  guest=$(tart exec vm /bin/date +%s)
+  host=$(date +%s)
+  (( host - guest <= 3 && guest - host <= 3 )) || { echo "guest $guest, host $host" >&2; return 1; }
+  tart stop vm --timeout 0
+  wait_exit 10
+}
+
+@test "stop at once after run: pressed again until the guest powers off; a guest that ignores it is stopped hard, in one line" {
+  make_guest vm --firmware bios
+  start vm
+  # The firmware is still starting: the first press is lost.
+  sleep 0.5
+  run --separate-stderr tart stop vm --timeout 90
+  [ "$status" -eq 0 ]
+  [ -z "$stderr" ] || { echo "$stderr" >&2; return 1; }
+  wait_exit 10
+  [ "$(grep -c 'Requesting guest OS to stop' "$BATS_TEST_TMPDIR/run-vm.out")" -ge 2 ]
+
+  # A guest with neither an ACPI daemon nor an agent cannot power off.
+  start vm
+  wait_ready vm
+  tart exec vm /bin/sh -c '(sleep 1; killall acpid qemu-ga) </dev/null >/dev/null 2>&1 &'
+  sleep 3
+  local t0=$SECONDS
+  run --separate-stderr tart stop vm --timeout 5
+  [ "$status" -eq 0 ]
+  [ "$stderr" = 'tart: notice: VM "vm" did not power off within 5 s: stopping it hard (as pulling the plug)' ]
+  (( SECONDS - t0 < 15 ))
   wait_exit 10
 }
 
@@ -436,11 +493,23 @@ PY
   [ "${lines[1]}" = "hostname: seeded" ]
   [[ "${lines[2]}" =~ ^instance-id:\ \"tart-[0-9a-f]{16}\"$ ]]
   [ "${lines[3]}" = "local-hostname: vm" ]
+  local first_id=${lines[2]}
   # The seed is read-only for the guest.
   run tart exec vm /bin/sh -c 'echo x | dd of=/dev/vdb 2>&1'
   [ "$status" -ne 0 ]
   run tart stop vm --timeout 0
   [ "$status" -eq 0 ]
+  wait_exit 10
+  # A clone (a new MAC) with the same user-data is a new cloud-init
+  # instance, so that cloud-init gives it its own SSH host keys.
+  tart clone vm vm2
+  "$TART" run vm2 --no-graphics --net-user --cloud-init "$BATS_TEST_TMPDIR/ud.yaml" >"$BATS_TEST_TMPDIR/run-vm.out" 2>&1 3>&- &
+  RUN_PID=$!
+  wait_ready vm2
+  run tart exec vm2 /bin/sh -c 'mkdir -p /mnt/seed && mount -t iso9660 -o ro /dev/vdb /mnt/seed && cat /mnt/seed/meta-data'
+  [[ "${lines[0]}" =~ ^instance-id:\ \"tart-[0-9a-f]{16}\"$ ]]
+  [ "${lines[0]}" != "$first_id" ]
+  run tart stop vm2 --timeout 0
   wait_exit 10
 
   # A relative TART_HOME, the user-data on stdin, --detach (whose run has

@@ -364,6 +364,32 @@ static void test_nested_with_kvm(void **state)
   fixture_clear(&f);
 }
 
+/* -nodefaults: no device the guest was not given (an empty CD-ROM, a
+ * parallel port); amd64 keeps its VGA.  Off (a legacy restore): as before. */
+static void test_nodefaults(void **state)
+{
+  (void)state;
+  struct fixture f;
+  fixture_init(&f, VM_ARCH_AMD64, VM_FIRMWARE_EFI);
+  char **argv = build_ok(&f.o);
+  assert_false(has_word(argv, "-nodefaults"));
+  assert_false(has_word(argv, "-vga"));
+  qemu_cmdline_free(argv);
+  f.o.nodefaults = true;
+  argv = build_ok(&f.o);
+  assert_true(has_word(argv, "-nodefaults"));
+  assert_pair(argv, "-vga", "std");
+  qemu_cmdline_free(argv);
+  fixture_clear(&f);
+  fixture_init(&f, VM_ARCH_ARM64, VM_FIRMWARE_EFI);
+  f.o.nodefaults = true;
+  argv = build_ok(&f.o);
+  assert_true(has_word(argv, "-nodefaults"));
+  assert_false(has_word(argv, "-vga"));
+  qemu_cmdline_free(argv);
+  fixture_clear(&f);
+}
+
 /* ---- disks -------------------------------------------------------------- */
 
 static void test_root_disk(void **state)
@@ -1478,6 +1504,7 @@ int main(void)
       cmocka_unit_test(test_efi_without_firmware_is_an_error),
       cmocka_unit_test(test_nested_needs_kvm),
       cmocka_unit_test(test_nested_with_kvm),
+      cmocka_unit_test(test_nodefaults),
       cmocka_unit_test(test_root_disk),
       cmocka_unit_test(test_extra_disks),
       cmocka_unit_test(test_disk_urls),

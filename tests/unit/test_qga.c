@@ -627,6 +627,95 @@ static void test_exec_stdin_and_signal(void **state)
   srv_join(&s);
 }
 
+static bool check_stream_exec(const json_t *req)
+{
+  json_t *a = json_object_get(req, "arguments");
+  json_t *arg = json_object_get(a, "arg");
+  const char *base = json_string_value(json_array_get(arg, 2));
+  return strcmp(json_string_value(json_object_get(a, "path")) ?: "", "/bin/sh") == 0 &&
+         json_array_size(arg) == 5 && strcmp(json_string_value(json_array_get(arg, 0)), "-c") == 0 &&
+         base != NULL && strncmp(base, "/tmp/.tart-exec-", 16) == 0 && strlen(base) == 32 &&
+         strcmp(json_string_value(json_array_get(arg, 3)), "/bin/echo") == 0 &&
+         strcmp(json_string_value(json_array_get(arg, 4)), "x") == 0 &&
+         json_is_false(json_object_get(a, "capture-output"));
+}
+
+static bool check_rm(const json_t *req)
+{
+  json_t *a = json_object_get(req, "arguments");
+  return strcmp(json_string_value(json_object_get(a, "path")) ?: "", "/bin/rm") == 0 &&
+         json_array_size(json_object_get(a, "arg")) == 3;
+}
+
+struct sunk {
+  char out[64], err[64];
+  size_t n_out, n_err;
+};
+
+static void sink_collect(void *opaque, int fd, const unsigned char *data, size_t len)
+{
+  struct sunk *k = opaque;
+  char *b = fd == 1 ? k->out : k->err;
+  size_t *n = fd == 1 ? &k->n_out : &k->n_err;
+  if (*n + len < sizeof(k->out)) {
+    memcpy(b + *n, data, len);
+    *n += len;
+  }
+}
+
+/* Output arrives while the program runs: what the files hold is read
+ * before the program has exited, the rest after; then the files go. */
+static void test_exec_stream(void **state)
+{
+  (void)state;
+  static const struct step steps[] = {
+      SYNC_OK,
+      {"guest-exec", "{\"return\": {\"pid\": 5}, \"id\": $ID}\n", check_stream_exec, 0, false},
+      {"guest-exec-status", "{\"return\": {\"exited\": false}, \"id\": $ID}\n", NULL, 0, false},
+      {"guest-file-open", "{\"return\": 11, \"id\": $ID}\n", NULL, 0, false},
+      {"guest-file-read",
+       "{\"return\": {\"count\": 6, \"buf-b64\": \"Zmlyc3QK\", \"eof\": false}, \"id\": $ID}\n", NULL, 0,
+       false},
+      {"guest-file-read", "{\"return\": {\"count\": 0, \"buf-b64\": \"\", \"eof\": false}, \"id\": $ID}\n",
+       NULL, 0, false},
+      {"guest-file-open",
+       "{\"error\": {\"class\": \"GenericError\", \"desc\": \"No such file\"}, \"id\": $ID}\n", NULL, 0,
+       false},
+      {"guest-exec-status", "{\"return\": {\"exited\": true, \"exitcode\": 4}, \"id\": $ID}\n", NULL, 0,
+       false},
+      {"guest-file-read",
+       "{\"return\": {\"count\": 7, \"buf-b64\": \"c2Vjb25kCg==\", \"eof\": true}, \"id\": $ID}\n", NULL, 0,
+       false},
+      {"guest-file-open", "{\"return\": 12, \"id\": $ID}\n", NULL, 0, false},
+      {"guest-file-read",
+       "{\"return\": {\"count\": 4, \"buf-b64\": \"b29wcw==\", \"eof\": true}, \"id\": $ID}\n", NULL, 0,
+       false},
+      {"guest-file-close", "{\"return\": {}, \"id\": $ID}\n", NULL, 0, false},
+      {"guest-file-close", "{\"return\": {}, \"id\": $ID}\n", NULL, 0, false},
+      {"guest-exec", "{\"return\": {\"pid\": 6}, \"id\": $ID}\n", check_rm, 0, false},
+      {"guest-exec-status", "{\"return\": {\"exited\": true, \"exitcode\": 0}, \"id\": $ID}\n", NULL, 0,
+       false},
+  };
+  struct server s = {0};
+  int fd = srv_start(&s, steps, ARRAY_SIZE(steps));
+  struct qga *g = NULL;
+  tart_error_t err = NULL;
+  assert_int_equal(qga_open_fd(fd, 2000, &g, &err), 0);
+  char *const argv[] = {"x", NULL};
+  struct qga_exec_result r;
+  struct sunk k = {0};
+  assert_int_equal(qga_exec_stream(g, "/bin/echo", argv, NULL, 0, sink_collect, &k, &r, &err), 0);
+  assert_true(r.exited);
+  assert_int_equal(r.exit_code, 4);
+  assert_int_equal(k.n_out, 13);
+  assert_memory_equal(k.out, "first\nsecond\n", 13);
+  assert_int_equal(k.n_err, 4);
+  assert_memory_equal(k.err, "oops", 4);
+  qga_exec_result_clear(&r);
+  qga_close(g);
+  srv_join(&s);
+}
+
 static void test_exec_error_reply(void **state)
 {
   (void)state;
@@ -946,6 +1035,7 @@ int main(void)
       cmocka_unit_test(test_exec_polls_until_exited),
       cmocka_unit_test(test_exec_stdin_and_signal),
       cmocka_unit_test(test_exec_error_reply),
+      cmocka_unit_test(test_exec_stream),
       cmocka_unit_test(test_exec_timeout),
       cmocka_unit_test(test_request_timeout_resyncs),
       cmocka_unit_test(test_reply_ids),
