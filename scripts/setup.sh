@@ -21,6 +21,8 @@ PACKAGES=(
   zsh fish
   # the tiny test guest (tests/guest/build-guest.sh)
   busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip
+  # tests: the arm64 test guest under TCG (tests/guest/build-guest.sh --arch arm64)
+  qemu-system-arm
   # tests: an installer ISO made from the test guest (Packer's from_iso)
   xorriso
 )

@@ -123,6 +123,12 @@ if ! tests/guest/build-guest.sh "$PWD/build/test-guest" >"$logs/guest-build.log"
   tail -20 "$logs/guest-build.log"
 fi
 export TART_TEST_GUEST="$PWD/build/test-guest/guest.img"
+# The arm64 variant (tests/cli/t9060-arm64.bats boots it under TCG).
+if ! tests/guest/build-guest.sh --arch arm64 "$PWD/build/test-guest-arm64" >"$logs/guest-build-arm64.log" 2>&1; then
+  fail_step "arm64 test guest build"
+  tail -20 "$logs/guest-build-arm64.log"
+fi
+export TART_TEST_GUEST_ARM64="$PWD/build/test-guest-arm64/guest.img"
 # The image itself, booted by plain QEMU with SeaBIOS and with OVMF.
 if [ -f "$TART_TEST_GUEST" ]; then
   tests/guest/boot-test.sh "$PWD/build/test-guest" >"$logs/guest-boot.log" 2>&1

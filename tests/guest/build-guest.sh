@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Build the tiny test guest for tart's VM tests, from Debian packages only.
 #
-# Usage: tests/guest/build-guest.sh [OUTDIR]
+# Usage: tests/guest/build-guest.sh [--arch amd64|arm64] [OUTDIR]
 #   OUTDIR defaults to ${TART_GUEST_CACHE:-$HOME/.cache/tart-test-guest}
+#   --arch arm64 builds the guest for arm64 (run under TCG on this amd64
+#   host): its packages come from Debian's arm64 archive through a private
+#   apt state in OUTDIR/.cache/apt-arm64 (the host's dpkg is not touched),
+#   it boots only with UEFI (AAVMF, \EFI\BOOT\BOOTAA64.EFI) and its
+#   console is ttyAMA0.
 #
 # Produces:
 #   OUTDIR/guest.img      unpartitioned FAT16 raw image (160 MiB, sparse) that
@@ -28,12 +33,33 @@ set -euo pipefail
 
 START=$(date +%s.%N)
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GUEST_ARCH=amd64
+if [ "${1:-}" = --arch ]; then
+	GUEST_ARCH=${2:?--arch needs amd64 or arm64}
+	shift 2
+fi
 OUTDIR=${1:-${TART_GUEST_CACHE:-$HOME/.cache/tart-test-guest}}
 
 IMG_SIZE_MIB=160
-CMDLINE="console=ttyS0 quiet panic=-1"
 # Modules the guest needs; their dependencies are added automatically.
-ROOT_MODULES=(virtio_pci virtio_net virtio_blk virtio_console 9pnet_virtio 9p virtiofs evdev button isofs pvpanic_mmio)
+ROOT_MODULES=(virtio_pci virtio_net virtio_blk virtio_console 9pnet_virtio 9p virtiofs evdev button isofs)
+case "$GUEST_ARCH" in
+amd64)
+	CMDLINE="console=ttyS0 quiet panic=-1"
+	ROOT_MODULES+=(pvpanic_mmio)
+	EFI_BOOT=BOOTX64.EFI SDB_EFI=systemd-bootx64.efi
+	;;
+arm64)
+	# The virt machine's UART is a PL011.  Debian's arm64 kernel has no
+	# pvpanic driver (CONFIG_PVPANIC is off): a panic shows as a reset.
+	CMDLINE="console=ttyAMA0 quiet panic=-1"
+	EFI_BOOT=BOOTAA64.EFI SDB_EFI=systemd-bootaa64.efi
+	;;
+*)
+	echo "build-guest: --arch must be amd64 or arm64, not $GUEST_ARCH" >&2
+	exit 2
+	;;
+esac
 BUILD_PKGS=(busybox-static qemu-guest-agent syslinux syslinux-common mtools dosfstools cpio gzip)
 # Files of tests/guest that do not go into the image (test harness only).
 NOT_INPUTS_RE='^(boot-test\.sh|make-installer-iso\.sh|.*\.py|README.*)$'
@@ -68,7 +94,7 @@ ensure_packages() {
 		die "these packages are missing and could not be installed (need root or sudo): ${missing[*]}"
 }
 
-[ "$(dpkg --print-architecture)" = amd64 ] || die "only amd64 hosts are supported (the guest is x86_64 and qemu-ga is taken from the host)"
+[ "$(dpkg --print-architecture)" = amd64 ] || die "only amd64 hosts are supported (the amd64 guest takes busybox and qemu-ga from the host)"
 
 ensure_packages "${BUILD_PKGS[@]}"
 
@@ -85,23 +111,42 @@ OUTDIR=$(cd "$OUTDIR" && pwd)
 exec 9>"$OUTDIR/.lock"
 flock 9 # one builder at a time per OUTDIR
 
+# The apt that finds the guest's packages: the host's for amd64; for arm64
+# one of our own, with its lists in OUTDIR (refreshed when the host's apt
+# sources change), so that nothing on the host changes.
+APT_ARCH=()
+if [ "$GUEST_ARCH" = arm64 ]; then
+	AA="$OUTDIR/.cache/apt-arm64"
+	mkdir -p "$AA/lists/partial" "$AA/cache/archives/partial"
+	: >>"$AA/status"
+	APT_ARCH=(-o APT::Architecture=arm64 -o APT::Architectures=arm64 -o "Dir::State::Lists=$AA/lists"
+		-o "Dir::Cache=$AA/cache" -o "Dir::State::status=$AA/status")
+	src_key=$({ cat /etc/apt/sources.list /etc/apt/sources.list.d/* 2>/dev/null || true; } | sha256sum | cut -d' ' -f1)
+	if [ "$(cat "$AA/sources.sha256" 2>/dev/null)" != "$src_key" ] || ! compgen -G "$AA/lists/*_Packages*" >/dev/null; then
+		log "fetching Debian's arm64 package lists (into $AA)"
+		apt-get "${APT_ARCH[@]}" update -qq >&2 || die "apt-get update for arm64 failed"
+		echo "$src_key" >"$AA/sources.sha256"
+	fi
+fi
+
 # ----------------------------------------------------- package resolution
 # apt-cache takes about a second per call here (no pkgcache.bin), so the
 # package facts are remembered until the apt lists or the dpkg database change.
 apt_fingerprint() { # the apt and dpkg state, and this script (how the facts are gathered)
 	{
-		find /var/lib/apt/lists /etc/apt -maxdepth 2 -type f ! -name lock 2>/dev/null
+		find /var/lib/apt/lists /etc/apt ${AA:+"$AA/lists"} -maxdepth 2 -type f ! -name lock 2>/dev/null
 		echo /var/lib/dpkg/status
-	} | LC_ALL=C sort | xargs -d '\n' stat -c '%n %s %Y' 2>/dev/null | cat - "${BASH_SOURCE[0]}" | sha256sum | cut -d' ' -f1
+	} | LC_ALL=C sort | xargs -d '\n' stat -c '%n %s %Y' 2>/dev/null | cat - "${BASH_SOURCE[0]}" |
+		{ cat; echo "arch $GUEST_ARCH"; } | sha256sum | cut -d' ' -f1
 }
 
 resolve_packages() { # prints the package facts, one "key value..." per line
 	local kpkg p o
-	kpkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-[0-9][0-9.]*-[0-9][0-9]*-amd64\)$/\1/p' | head -n1)
+	kpkg=$(apt-cache "${APT_ARCH[@]}" depends "linux-image-$GUEST_ARCH" 2>/dev/null |
+		sed -n "s/^ *Depends: \(linux-image-[0-9][0-9.]*-[0-9][0-9]*-$GUEST_ARCH\)\$/\1/p" | head -n1)
 	[ -n "$kpkg" ] || return 1
 	# "pkg:" then "  Candidate: ver" for each package
-	apt-cache policy "$kpkg" systemd-boot-efi 2>/dev/null | awk -v k="$kpkg" '
+	apt-cache "${APT_ARCH[@]}" policy "$kpkg" systemd-boot-efi 2>/dev/null | awk -v k="$kpkg" '
 		/^[^ ].*:$/ { p = substr($0, 1, length($0) - 1) }
 		/^ *Candidate: / && $2 != "(none)" { v[p] = $2 }
 		END {
@@ -109,6 +154,29 @@ resolve_packages() { # prints the package facts, one "key value..." per line
 			print "kernel", k, v[k]; print "systemd-boot-efi", v["systemd-boot-efi"]
 		}' || return 1
 	dpkg-query -W -f='pkg ${Package} ${Version}\n' "${BUILD_PKGS[@]}"
+	if [ "$GUEST_ARCH" = arm64 ]; then
+		# The guest's own userland: busybox, qemu-ga and the libraries it
+		# needs (the shared-library packages among its dependencies, followed
+		# through theirs; not init-system-helpers and what that pulls in).
+		local want="busybox-static qemu-guest-agent" queue=(qemu-guest-agent) q d
+		while [ ${#queue[@]} -gt 0 ]; do
+			q=${queue[0]}
+			queue=("${queue[@]:1}")
+			for d in $(apt-cache "${APT_ARCH[@]}" depends --no-recommends --no-suggests --no-conflicts \
+				--no-breaks --no-replaces --no-enhances "$q" 2>/dev/null |
+				sed -n 's/^ *\(Pre\)\{0,1\}Depends: \([a-z0-9][^ <>]*\)$/\2/p'); do
+				case "$d" in lib*-perl | libperl* | libdb* | libgdbm*) continue ;; lib* | zlib1g | gcc-*-base) ;; *) continue ;; esac
+				case " $want " in *" $d "*) continue ;; esac
+				want="$want $d"
+				queue+=("$d")
+			done
+		done
+		# shellcheck disable=SC2086 # one word per package
+		apt-cache "${APT_ARCH[@]}" policy $want 2>/dev/null | awk '
+			/^[^ ].*:$/ { p = substr($0, 1, length($0) - 1) }
+			/^ *Candidate: / && $2 != "(none)" { print "gpkg", p, $2 }'
+		return 0
+	fi
 	# owners of qemu-ga's libraries (one dpkg -S call: it reads every .list file)
 	# (ask for the path and its canonical form: with merged /usr, dpkg
 	# knows some libraries only under /usr/lib)
@@ -144,6 +212,7 @@ inputs_text() {
 	local f
 	echo "format 1"
 	echo "image ${IMG_SIZE_MIB}M cmdline $CMDLINE modules ${ROOT_MODULES[*]}"
+	[ "$GUEST_ARCH" = amd64 ] || echo "arch $GUEST_ARCH"
 	printf '%s\n' "$FACTS"
 	for f in "$BUSYBOX" "$QGA" "$SYSLINUX" "${QGA_LIBS[@]}"; do
 		echo "file $f $(sha256sum <"$f" | cut -d' ' -f1)"
@@ -173,7 +242,7 @@ APT_OPTS=(-qq)
 [ "$(id -u)" -eq 0 ] && APT_OPTS+=(-o APT::Sandbox::User=root)
 
 download_deb() { # PKG VERSION DIR -> path of the .deb in DIR
-	(cd "$3" && apt-get download "${APT_OPTS[@]}" "$1=$2" >&2) || die "apt-get download $1=$2 failed"
+	(cd "$3" && apt-get "${APT_ARCH[@]}" download "${APT_OPTS[@]}" "$1=$2" >&2) || die "apt-get download $1=$2 failed"
 	local d
 	d=$(find "$3" -maxdepth 1 -name "${1}_*.deb" | head -n1)
 	[ -n "$d" ] || die "apt-get download $1=$2 produced no .deb"
@@ -244,18 +313,46 @@ if [ ! -f "$KCACHE/.complete" ]; then
 fi
 
 SCACHE="$OUTDIR/.cache/systemd-boot-$(safe "$SDBVER")"
-if [ ! -f "$SCACHE/BOOTX64.EFI" ]; then
+if [ ! -f "$SCACHE/$EFI_BOOT" ]; then
 	rm -rf "$OUTDIR"/.cache/systemd-boot-*
 	log "downloading systemd-boot-efi $SDBVER"
 	DL=$(mktemp -d "$OUTDIR/.dl.XXXXXX")
 	deb=$(download_deb systemd-boot-efi "$SDBVER" "$DL")
 	dpkg-deb -x "$deb" "$DL/x"
-	efi=$(find "$DL/x" -name 'systemd-bootx64.efi' | head -n1)
-	[ -n "$efi" ] || die "systemd-boot-efi has no systemd-bootx64.efi"
+	efi=$(find "$DL/x" -name "$SDB_EFI" | head -n1)
+	[ -n "$efi" ] || die "systemd-boot-efi has no $SDB_EFI"
 	mkdir -p "$DL/sdb"
-	cp "$efi" "$DL/sdb/BOOTX64.EFI"
+	cp "$efi" "$DL/sdb/$EFI_BOOT"
 	mv "$DL/sdb" "$SCACHE"
 	rm -rf "$DL"
+fi
+
+# The arm64 userland: busybox, qemu-ga and its libraries, from the arm64
+# packages of FACTS, extracted once per set of versions.
+if [ "$GUEST_ARCH" = arm64 ]; then
+	UCACHE="$OUTDIR/.cache/userland-$(grep '^gpkg ' <<<"$FACTS" | sha256sum | cut -c1-16)"
+	if [ ! -f "$UCACHE/.complete" ]; then
+		rm -rf "$OUTDIR"/.cache/userland-*
+		DL=$(mktemp -d "$OUTDIR/.dl.XXXXXX")
+		while read -r _ p v; do
+			log "downloading $p:arm64 $v"
+			deb=$(download_deb "$p" "$v" "$DL")
+			dpkg-deb -x "$deb" "$DL/x"
+			rm -f "$deb"
+		done < <(grep '^gpkg ' <<<"$FACTS")
+		mkdir -p "$DL/u"
+		cp "$DL/x/bin/busybox" "$DL/u/busybox"
+		cp "$(find "$DL/x" -path '*/s*bin/qemu-ga' | head -n1)" "$DL/u/qemu-ga"
+		# The shared libraries and the dynamic loader, at the paths the
+		# packages give them (as the amd64 guest has the host's).
+		mkdir -p "$DL/u/root"
+		(cd "$DL/x" && find lib usr/lib \( -name '*.so*' -o -name 'ld-linux-aarch64*' \) \
+			\( -type f -o -type l \) 2>/dev/null | grep -v -e '/gconv/' -e '/gio/' |
+			cpio -pdm --quiet "$DL/u/root")
+		touch "$DL/u/.complete"
+		mv "$DL/u" "$UCACHE"
+		rm -rf "$DL"
+	fi
 fi
 
 # ---------------------------------------------------------------- initramfs
@@ -264,20 +361,26 @@ R="$STAGE/rootfs"
 mkdir -p "$R"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,mnt,var,lib/modules} \
 	"$R"/usr/share/udhcpc "$R"/etc/acpi/PWRF
 ln -s ../run "$R/var/run"
-cp "$BUSYBOX" "$R/bin/busybox"
+if [ "$GUEST_ARCH" = arm64 ]; then cp "$UCACHE/busybox" "$R/bin/busybox"; else cp "$BUSYBOX" "$R/bin/busybox"; fi
 # Every applet at its usual place; never the "busybox" entry itself (a
 # self-link makes the kernel fail with "Failed to execute /init (error -40)").
+# (The host's busybox lists them for the arm64 one too: same package.)
 "$BUSYBOX" --list-full | while read -r a; do
 	[ "${a##*/}" = busybox ] && continue
 	[ -e "$R/$a" ] || ln -s /bin/busybox "$R/$a"
 done
 [ -L "$R/bin/sh" ] || die "busybox has no sh applet"
 
-cp "$QGA" "$R/usr/bin/qemu-ga"
-for l in "${QGA_LIBS[@]}"; do
-	mkdir -p "$R$(dirname "$l")"
-	cp -L "$l" "$R$l"
-done
+if [ "$GUEST_ARCH" = arm64 ]; then
+	cp "$UCACHE/qemu-ga" "$R/usr/bin/qemu-ga"
+	cp -a "$UCACHE/root/." "$R/"
+else
+	cp "$QGA" "$R/usr/bin/qemu-ga"
+	for l in "${QGA_LIBS[@]}"; do
+		mkdir -p "$R$(dirname "$l")"
+		cp -L "$l" "$R$l"
+	done
+fi
 cp "$KCACHE"/modules/*.ko "$R/lib/modules/"
 cp "$KCACHE/modules.order" "$R/etc/modules.order"
 
@@ -328,12 +431,14 @@ mkfs.fat -F 16 -n TARTGUEST -i 7a47e57b "$IMG" >/dev/null
 export MTOOLS_SKIP_CHECK=1 MTOOLSRC=/dev/null
 mcopy -i "$IMG" "$STAGE/vmlinuz" ::/vmlinuz
 mcopy -i "$IMG" "$STAGE/initrd.gz" ::/initrd.gz
-printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.gz\n  APPEND %s\n' \
-	"$CMDLINE" >"$STAGE/syslinux.cfg"
-mcopy -i "$IMG" "$STAGE/syslinux.cfg" ::/syslinux.cfg
-syslinux --install "$IMG" # the VBR and ldlinux.sys/.c32, written through mtools
+if [ "$GUEST_ARCH" = amd64 ]; then
+	printf 'DEFAULT linux\nPROMPT 0\nTIMEOUT 0\nLABEL linux\n  KERNEL /vmlinuz\n  INITRD /initrd.gz\n  APPEND %s\n' \
+		"$CMDLINE" >"$STAGE/syslinux.cfg"
+	mcopy -i "$IMG" "$STAGE/syslinux.cfg" ::/syslinux.cfg
+	syslinux --install "$IMG" # the VBR and ldlinux.sys/.c32, written through mtools
+fi
 mmd -i "$IMG" ::/EFI ::/EFI/BOOT ::/loader ::/loader/entries
-mcopy -i "$IMG" "$SCACHE/BOOTX64.EFI" ::/EFI/BOOT/BOOTX64.EFI
+mcopy -i "$IMG" "$SCACHE/$EFI_BOOT" "::/EFI/BOOT/$EFI_BOOT"
 printf 'timeout 0\ndefault guest.conf\neditor no\n' >"$STAGE/loader.conf"
 printf 'title tart test guest\nlinux /vmlinuz\ninitrd /initrd.gz\noptions %s\n' "$CMDLINE" >"$STAGE/guest.conf"
 mcopy -i "$IMG" "$STAGE/loader.conf" ::/loader/loader.conf
