@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "qemu/qmp.h"
 #include "util/log.h"
@@ -632,9 +633,82 @@ static void stream_close(struct qga *g, struct stream_file *f)
   }
 }
 
-int qga_exec_stream(struct qga *g, const char *path, char *const argv[], const void *stdin_data,
-                    size_t stdin_len, qga_sink_fn sink, void *opaque, struct qga_exec_result *out,
-                    tart_error_t *err)
+/* The guest side of a streamed stdin: the program reads a FIFO that a
+ * feeder loop fills from $0.in, a regular file the host appends to (so the
+ * agent never blocks on a pipe the program does not read), until $0.eof
+ * exists and everything before it was passed on; the loop ends with the
+ * program.  Without stdin the program simply takes the shell's place. */
+static const char stream_script[] = "umask 077; b=$1; shift; exec \"$@\" >\"$b.out\" 2>\"$b.err\"";
+static const char stream_script_stdin[] =
+    "umask 077; b=$1; shift; : >>\"$b.in\"; mkfifo \"$b.fifo\" || exit 125\n"
+    "\"$@\" <\"$b.fifo\" >\"$b.out\" 2>\"$b.err\" & pid=$!\n"
+    "{ off=0; while :; do e=0; [ -e \"$b.eof\" ] && e=1; n=$(stat -c %s \"$b.in\")\n"
+    "  if [ \"$n\" -gt \"$off\" ]; then tail -c +$((off + 1)) \"$b.in\" | head -c $((n - off)) || break; "
+    "off=$n; fi\n"
+    "  [ $e = 1 ] && break; kill -0 $pid 2>/dev/null || break; sleep 0.05; done; } >\"$b.fifo\" 2>/dev/null\n"
+    "wait $pid";
+
+/* Open (creating) a file of the guest for appending or writing. */
+static int guest_open(struct qga *g, const char *path, const char *mode, json_int_t *handle,
+                      tart_error_t *err)
+{
+  json_t *ret = NULL;
+  if (request_until(g, "guest-file-open", json_pack("{s:s, s:s}", "path", path, "mode", mode),
+                    qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, &ret, err) < 0)
+    return -1;
+  if (!json_is_integer(ret)) {
+    json_decref(ret);
+    return tart_error_kind(err, EPROTO, "malformed guest-file-open reply");
+  }
+  *handle = json_integer_value(ret);
+  json_decref(ret);
+  return 0;
+}
+
+static void guest_close(struct qga *g, json_int_t handle)
+{
+  tart_error_t e = NULL;
+  request_until(g, "guest-file-close", json_pack("{s:I}", "handle", handle),
+                qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, NULL, &e);
+  tart_error_release(&e);
+}
+
+/* Pass on what stdin_fd has now (without waiting); at its end, close the
+ * guest's file and make the end marker.  *done once the end was passed. */
+static int feed_stdin(struct qga *g, int stdin_fd, json_int_t handle, const char *eof_path, bool *done,
+                      tart_error_t *err)
+{
+  static unsigned char buf[48 * 1024];
+  for (int rounds = 0; rounds < 8; rounds++) {
+    struct pollfd p = {.fd = stdin_fd, .events = POLLIN};
+    if (poll(&p, 1, 0) <= 0)
+      return 0;
+    ssize_t n = read(stdin_fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+      return 0;
+    if (n <= 0) {
+      guest_close(g, handle);
+      json_int_t h;
+      if (guest_open(g, eof_path, "w", &h, err) < 0)
+        return -1;
+      guest_close(g, h);
+      *done = true;
+      return 0;
+    }
+    char *b64 = qga_base64_encode(buf, (size_t)n);
+    int r = request_until(g, "guest-file-write", json_pack("{s:I, s:s}", "handle", handle, "buf-b64", b64),
+                          qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, NULL, err);
+    free(b64);
+    /* The agent writes through stdio: flush, or the feeder sees nothing. */
+    if (r < 0 || request_until(g, "guest-file-flush", json_pack("{s:I}", "handle", handle),
+                               qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, NULL, err) < 0)
+      return -1;
+  }
+  return 0;
+}
+
+int qga_exec_stream(struct qga *g, const char *path, char *const argv[], int stdin_fd, qga_sink_fn sink,
+                    void *opaque, struct qga_exec_result *out, tart_error_t *err)
 {
   memset(out, 0, sizeof(*out));
   unsigned char rnd[8];
@@ -643,28 +717,39 @@ int qga_exec_stream(struct qga *g, const char *path, char *const argv[], const v
   char base[64];
   snprintf(base, sizeof(base), "/tmp/.tart-exec-%02x%02x%02x%02x%02x%02x%02x%02x", rnd[0], rnd[1], rnd[2],
            rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
-  /* sh -c SCRIPT BASE PATH ARGS...: the program's own argv, its output in
-   * two files only the guest's root (the agent) can read. */
+  /* sh -c SCRIPT tart-exec BASE PATH ARGS...: the program's own argv, its
+   * output in two files only the guest's root (the agent) can read; the
+   * shell's name is what its messages start with ("tart-exec: line 1:
+   * prog: not found"). */
   size_t n = 0;
   while (argv != NULL && argv[n] != NULL)
     n++;
-  char **words = xcalloc(n + 5, sizeof(*words));
+  char **words = xcalloc(n + 6, sizeof(*words));
   words[0] = "-c";
-  words[1] = "umask 077; exec \"$@\" >\"$0.out\" 2>\"$0.err\"";
-  words[2] = base;
-  words[3] = (char *)path;
+  words[1] = (char *)(stdin_fd >= 0 ? stream_script_stdin : stream_script);
+  words[2] = "tart-exec";
+  words[3] = base;
+  words[4] = (char *)path;
   for (size_t i = 0; i < n; i++)
-    words[4 + i] = argv[i];
+    words[5 + i] = argv[i];
   json_int_t pid = 0;
-  int r = spawn(g, QGA_STREAM_SHELL, words, stdin_data, stdin_len, false, -1, &pid, err);
+  int r = spawn(g, QGA_STREAM_SHELL, words, NULL, 0, false, -1, &pid, err);
   free(words);
   if (r < 0)
     return -1;
 
   struct stream_file files[2] = {{.path = xasprintf("%s.out", base), .fd = 1},
                                  {.path = xasprintf("%s.err", base), .fd = 2}};
+  _cleanup_free_ char *in_path = xasprintf("%s.in", base), *eof_path = xasprintf("%s.eof", base);
+  _cleanup_free_ char *fifo_path = xasprintf("%s.fifo", base);
+  json_int_t in_handle = -1;
+  bool in_done = stdin_fd < 0;
   int ret = -1;
+  if (!in_done && guest_open(g, in_path, "a", &in_handle, err) < 0)
+    goto out;
   for (;;) {
+    if (!in_done && feed_stdin(g, stdin_fd, in_handle, eof_path, &in_done, err) < 0)
+      goto out;
     json_t *st = NULL;
     if (request_until(g, "guest-exec-status", json_pack("{s:I}", "pid", pid),
                       qmp_deadline(QGA_REQUEST_TIMEOUT_MS), QGA_REQUEST_TIMEOUT_MS, &st, err) < 0)
@@ -686,9 +771,11 @@ int qga_exec_stream(struct qga *g, const char *path, char *const argv[], const v
 out:
   for (int i = 0; i < 2; i++)
     stream_close(g, &files[i]);
+  if (!in_done && in_handle >= 0)
+    guest_close(g, in_handle);
   /* The files go with the program.  Waiting for rm (a second at most)
    * also lets the agent forget the process. */
-  char *rm_args[] = {"-f", files[0].path, files[1].path, NULL};
+  char *rm_args[] = {"-f", files[0].path, files[1].path, in_path, eof_path, fifo_path, NULL};
   json_int_t rm_pid = 0;
   tart_error_t e = NULL;
   if (spawn(g, "/bin/rm", rm_args, NULL, 0, false, -1, &rm_pid, &e) == 0) {

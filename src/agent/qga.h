@@ -102,10 +102,14 @@ typedef void (*qga_sink_fn)(void *opaque, int fd, const unsigned char *data, siz
  * exits as the shell says (127: not found, 126: cannot run).  No /bin/sh
  * in the guest: the guest-exec error "Failed to execute child process"
  * naming it (the caller then uses qga_exec).  No deadline: it waits as long
- * as the program runs.  *out gets the exit status (no captured data). */
-int qga_exec_stream(struct qga *g, const char *path, char *const argv[], const void *stdin_data,
-                    size_t stdin_len, qga_sink_fn sink, void *opaque, struct qga_exec_result *out,
-                    tart_error_t *err);
+ * as the program runs.  *out gets the exit status (no captured data).
+ * stdin_fd >= 0: the program's stdin is what stdin_fd gives, passed on as
+ * it comes (read without blocking between polls) through a file of the
+ * guest that a shell loop feeds into a FIFO the program reads, so that the
+ * agent never blocks on a program that does not read; the program sees
+ * the end when stdin_fd ends.  -1: the agent's stdin (/dev/null). */
+int qga_exec_stream(struct qga *g, const char *path, char *const argv[], int stdin_fd, qga_sink_fn sink,
+                    void *opaque, struct qga_exec_result *out, tart_error_t *err);
 
 /* The first IPv4 address of the guest that is not loopback (127/8),
  * unspecified (0.0.0.0) or link-local (169.254/16, what an interface holds

@@ -29,8 +29,10 @@ const struct cmd_spec cmd_exec_spec = {
                   "does not exist exits 127, one that cannot run 126, as in a shell.\n"
                   "Its output shows as it is written, within about 0.1 s (it goes\n"
                   "through /bin/sh and a file in the guest's /tmp; a guest without\n"
-                  "/bin/sh shows it when the command ends). With -i, standard input is\n"
-                  "read to its end before the command starts.\n",
+                  "/bin/sh shows it when the command ends). With -i, standard input\n"
+                  "reaches the command as it comes, the same way (the guest's /tmp holds\n"
+                  "all of it until the command ends; a guest without /bin/sh gets it whole,\n"
+                  "once it ends, before the command starts).\n",
     .usage = "tart exec [-i] [-t] <name> <command> [<args> ...]",
     .arguments = "<name>\tVM name\n"
                  "<command>\tcommand to run, and its arguments\n",
@@ -130,8 +132,6 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
 
   _cleanup_free_ char *input = NULL;
   size_t input_len = 0;
-  if (interactive && read_all_stdin(&input, &input_len, err) < 0)
-    return -1;
 
   _cleanup_free_ char *sock = vm_dir_file(dir, VM_QGA_SOCKET);
   struct qga *g = NULL;
@@ -157,15 +157,18 @@ int cmd_exec(int argc, char **argv, struct tart_ctx *ctx, tart_error_t *err)
     usleep(100 * 1000);
   }
   struct qga_exec_result res = {0};
-  const void *in = interactive ? (input ? input : "") : NULL;
-  /* Streamed when the guest has a shell; captured to the end otherwise. */
+  /* Streamed both ways when the guest has a shell; otherwise stdin is read
+   * to its end first and the output comes when the command ends. */
   bool streamed = true;
-  int r = qga_exec_stream(g, argv[cmd_i], argv + cmd_i + 1, in, input_len, write_out, NULL, &res, err);
+  int r = qga_exec_stream(g, argv[cmd_i], argv + cmd_i + 1, interactive ? 0 : -1, write_out, NULL, &res, err);
   if (r < 0 && strstr((*err)->msg, "Failed to execute child process") != NULL &&
       strstr((*err)->msg, QGA_STREAM_SHELL) != NULL) {
     tart_error_release(err);
     streamed = false;
-    r = qga_exec(g, argv[cmd_i], argv + cmd_i + 1, in, input_len, -1, &res, err);
+    r = interactive ? read_all_stdin(&input, &input_len, err) : 0;
+    if (r == 0)
+      r = qga_exec(g, argv[cmd_i], argv + cmd_i + 1, interactive ? (input ? input : "") : NULL, input_len, -1,
+                   &res, err);
   }
   qga_close(g);
   if (r < 0) {

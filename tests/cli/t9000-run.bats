@@ -79,6 +79,18 @@ wait_ready() {
   run bash -c "printf 'from host' | '$TART' exec -i vm /bin/cat"
   [ "$status" -eq 0 ]
   [ "$output" = "from host" ]
+  # ...passed on as it comes: the first line is answered before the second
+  # is written.
+  { echo one; sleep 4; echo two; } | "$TART" exec -i vm /bin/sh -c 'while read l; do echo "got $l"; done' \
+    >"$BATS_TEST_TMPDIR/stdin.out" &
+  local fe=$!
+  sleep 2.5
+  [ "$(cat "$BATS_TEST_TMPDIR/stdin.out")" = "got one" ]
+  wait "$fe"
+  [ "$(cat "$BATS_TEST_TMPDIR/stdin.out")" = "$(printf 'got one\ngot two')" ]
+  # A command that ignores its stdin still ends, and so does tart exec.
+  run bash -c "yes | head -c 300000 | timeout 60 '$TART' exec -i vm /bin/true"
+  [ "$status" -eq 0 ]
 
   run tart stop vm --timeout 30
   [ "$status" -eq 0 ]

@@ -631,12 +631,13 @@ static bool check_stream_exec(const json_t *req)
 {
   json_t *a = json_object_get(req, "arguments");
   json_t *arg = json_object_get(a, "arg");
-  const char *base = json_string_value(json_array_get(arg, 2));
+  const char *base = json_string_value(json_array_get(arg, 3));
   return strcmp(json_string_value(json_object_get(a, "path")) ?: "", "/bin/sh") == 0 &&
-         json_array_size(arg) == 5 && strcmp(json_string_value(json_array_get(arg, 0)), "-c") == 0 &&
-         base != NULL && strncmp(base, "/tmp/.tart-exec-", 16) == 0 && strlen(base) == 32 &&
-         strcmp(json_string_value(json_array_get(arg, 3)), "/bin/echo") == 0 &&
-         strcmp(json_string_value(json_array_get(arg, 4)), "x") == 0 &&
+         json_array_size(arg) == 6 && strcmp(json_string_value(json_array_get(arg, 0)), "-c") == 0 &&
+         strcmp(json_string_value(json_array_get(arg, 2)), "tart-exec") == 0 && base != NULL &&
+         strncmp(base, "/tmp/.tart-exec-", 16) == 0 && strlen(base) == 32 &&
+         strcmp(json_string_value(json_array_get(arg, 4)), "/bin/echo") == 0 &&
+         strcmp(json_string_value(json_array_get(arg, 5)), "x") == 0 &&
          json_is_false(json_object_get(a, "capture-output"));
 }
 
@@ -644,7 +645,7 @@ static bool check_rm(const json_t *req)
 {
   json_t *a = json_object_get(req, "arguments");
   return strcmp(json_string_value(json_object_get(a, "path")) ?: "", "/bin/rm") == 0 &&
-         json_array_size(json_object_get(a, "arg")) == 3;
+         json_array_size(json_object_get(a, "arg")) == 6;
 }
 
 struct sunk {
@@ -704,7 +705,7 @@ static void test_exec_stream(void **state)
   char *const argv[] = {"x", NULL};
   struct qga_exec_result r;
   struct sunk k = {0};
-  assert_int_equal(qga_exec_stream(g, "/bin/echo", argv, NULL, 0, sink_collect, &k, &r, &err), 0);
+  assert_int_equal(qga_exec_stream(g, "/bin/echo", argv, -1, sink_collect, &k, &r, &err), 0);
   assert_true(r.exited);
   assert_int_equal(r.exit_code, 4);
   assert_int_equal(k.n_out, 13);
