@@ -13,6 +13,7 @@
 #include "cmd/cmd.h"
 #include "cmd/completion.h"
 #include "cmd/options.h"
+#include "tart-commit.h"
 #include "tart-version.h"
 #include "util/log.h"
 #include "util/personality.h"
@@ -104,6 +105,46 @@ static const struct tart_command *find_command(const char *name)
   return NULL;
 }
 
+/* --generate-manpage [VERB]: tart(1), or tart-VERB(1), in roff, from the
+ * same tables as --help (meson builds and installs them). */
+static int man_page(const char *verb)
+{
+  if (verb != NULL) {
+    const struct tart_command *c = find_command(verb);
+    if (c == NULL) {
+      _cleanup_error_ tart_error_t err = NULL;
+      tart_error_exit(&err, TART_EXIT_USAGE, 0, "unknown subcommand '%s' (see '%s --help')", verb,
+                      personality()->name);
+      return tart_error_print(err);
+    }
+    _cleanup_free_ char *page = cmd_man_page(c->spec, "tart", TART_VERSION);
+    fputs(page, stdout);
+    return 0;
+  }
+  printf(".TH TART 1 \"\" \"tart %s\" \"User Commands\"\n"
+         ".SH NAME\ntart \\- run and manage virtual machines with QEMU, shipped through OCI registries\n"
+         ".SH SYNOPSIS\n.B tart\n[\\-\\-debug] \\fIsubcommand\\fR [\\fIoptions\\fR]\n"
+         ".SH DESCRIPTION\nThe Linux counterpart of Cirrus Labs' Tart: the same command line, the same\n"
+         "\\fI~/.tart\\fR layout and the same registry format, with QEMU (KVM or TCG) running the VMs.\n"
+         "Called as \\fBvetu\\fR, it keeps its VMs in \\fI$VETU_HOME\\fR (default \\fI~/.vetu\\fR).\n"
+         ".SH OPTIONS\n.TP\n.B \\-\\-debug\nPrint debug logs to stderr (same as TART_LOG=debug).\n"
+         ".TP\n.B \\-\\-version\nShow the version and the commit it was built from.\n"
+         ".TP\n.BI \\-\\-generate\\-completion\\-script \" shell\"\n"
+         "Print a completion script for bash, zsh or fish.\n"
+         ".TP\n.B \\-h, \\-\\-help\nShow help information.\n.SH SUBCOMMANDS\n",
+         TART_VERSION);
+  for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+    if (commands[i].flags & CMD_HIDDEN)
+      continue;
+    printf(".TP\n.BR tart\\-%s (1)\n%s\n", commands[i].spec->name, commands[i].spec->abstract);
+  }
+  printf(".SH FILES\n.TP\n.I ~/.tart\nVMs (vms/), cached images (cache/OCIs/), work in progress (tmp/); "
+         "$TART_HOME moves it.\n.SH SEE ALSO\n"
+         "The FAQ, the security notes and the comparison with upstream: "
+         "/usr/share/doc/tart/ (faq.md, security.md, upstream.md).\n");
+  return 0;
+}
+
 static int run_command(const struct tart_command *cmd, int argc, char **argv, tart_error_t *err)
 {
   struct tart_ctx ctx = {.home = {.lock_fd = -1}};
@@ -163,8 +204,11 @@ static int tart_main(int argc, char **argv)
     if (!strcmp(a, "--debug")) {
       tart_log_set_level(TART_LOG_DEBUG);
     } else if (!strcmp(a, "--version")) {
-      printf("%s\n", TART_VERSION);
+      /* The version first, as upstream prints it; then the commit. */
+      printf("%s (commit %s)\n", TART_VERSION, TART_COMMIT);
       return 0;
+    } else if (!strcmp(a, "--generate-manpage")) {
+      return man_page(i + 1 < argc ? argv[i + 1] : NULL);
     } else if (!strcmp(a, "--generate-completion-script")) {
       return completion(i + 1 < argc ? argv[i + 1] : NULL);
     } else if (!strcmp(a, "--help") || !strcmp(a, "-h")) {

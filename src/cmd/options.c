@@ -147,6 +147,129 @@ char *cmd_help_text(const struct cmd_spec *spec)
   return t.s;
 }
 
+/* ---- man pages ---- */
+
+/* s as roff text: backslashes escaped, '-' as \-, and a line that would
+ * start with '.' or '\'' (a request) made literal.  newline_as: what a
+ * '\n' of s becomes ("\n" keeps lines, " " joins them). */
+static void roff(struct text *t, const char *s, const char *newline_as)
+{
+  bool line_start = t->len == 0 || t->s[t->len - 1] == '\n';
+  for (const char *p = s; *p; p++) {
+    if (line_start && (*p == '.' || *p == '\''))
+      puts_(t, "\\&");
+    line_start = false;
+    switch (*p) {
+    case '\\':
+      puts_(t, "\\e");
+      break;
+    case '-':
+      puts_(t, "\\-");
+      break;
+    case '\n':
+      puts_(t, newline_as);
+      line_start = newline_as[0] == '\n';
+      break;
+    default: {
+      char c[2] = {*p, '\0'};
+      puts_(t, c);
+    }
+    }
+  }
+}
+
+static void upper(struct text *t, const char *s)
+{
+  for (const char *p = s; *p; p++) {
+    char c[2] = {(char)(*p >= 'a' && *p <= 'z' ? *p - 'a' + 'A' : *p), '\0'};
+    puts_(t, c);
+  }
+}
+
+char *cmd_man_page(const struct cmd_spec *spec, const char *program, const char *version)
+{
+  struct text t = {0};
+  puts_(&t, ".TH ");
+  upper(&t, program);
+  puts_(&t, "\\-");
+  upper(&t, spec->name);
+  puts_(&t, " 1 \"\" \"");
+  puts_(&t, program);
+  puts_(&t, " ");
+  roff(&t, version, " ");
+  puts_(&t, "\" \"User Commands\"\n.SH NAME\n");
+  roff(&t, program, " ");
+  puts_(&t, "\\-");
+  roff(&t, spec->name, " ");
+  puts_(&t, " \\- ");
+  roff(&t, spec->abstract, " ");
+  puts_(&t, "\n.SH SYNOPSIS\n.nf\n");
+  roff(&t, spec->usage, "\n");
+  puts_(&t, "\n.fi\n");
+  if (spec->discussion) {
+    puts_(&t, ".SH DESCRIPTION\n");
+    /* Paragraphs are separated by blank lines; their lines are joined. */
+    for (const char *p = spec->discussion; *p;) {
+      const char *end = strstr(p, "\n\n");
+      size_t n = end ? (size_t)(end - p) : strlen(p);
+      _cleanup_free_ char *para = xasprintf("%.*s", (int)n, p);
+      roff(&t, para, " ");
+      puts_(&t, "\n.PP\n");
+      p = end ? end + 2 : p + n;
+    }
+  }
+  if (spec->arguments) {
+    puts_(&t, spec->subcommands ? ".SH SUBCOMMANDS\n" : ".SH ARGUMENTS\n");
+    for (const char *line = spec->arguments; *line;) {
+      const char *end = strchr(line, '\n');
+      size_t n = end ? (size_t)(end - line) : strlen(line);
+      _cleanup_free_ char *l = xasprintf("%.*s", (int)n, line);
+      char *tab = strchr(l, '\t');
+      if (tab == l) {
+        roff(&t, tab + 1, " ");
+        puts_(&t, "\n");
+      } else {
+        if (tab)
+          *tab = '\0';
+        puts_(&t, ".TP\n.B ");
+        roff(&t, l, " ");
+        puts_(&t, "\n");
+        if (tab) {
+          roff(&t, tab + 1, " ");
+          puts_(&t, "\n");
+        }
+      }
+      line = end ? end + 1 : line + n;
+    }
+  }
+  puts_(&t, ".SH OPTIONS\n");
+  for (size_t i = 0; spec->options && spec->options[i].name; i++) {
+    const struct cmd_option *o = &spec->options[i];
+    if (o->help == NULL)
+      continue;
+    puts_(&t, ".TP\n.B ");
+    if (o->short_name) {
+      char c[2] = {o->short_name, '\0'};
+      puts_(&t, "\\-");
+      puts_(&t, c);
+      puts_(&t, ", ");
+    }
+    puts_(&t, "\\-\\-");
+    roff(&t, o->name, " ");
+    if (o->value) {
+      puts_(&t, " ");
+      roff(&t, o->value, " ");
+    }
+    puts_(&t, "\n");
+    roff(&t, o->help, " ");
+    puts_(&t, "\n");
+  }
+  puts_(&t, ".TP\n.B \\-h, \\-\\-help\nShow help information.\n.SH SEE ALSO\n.BR ");
+  roff(&t, program, " ");
+  puts_(&t, " (1)\n");
+  return t.s;
+}
+
 int cmd_print_help(const struct cmd_spec *spec)
 {
   _cleanup_free_ char *text = cmd_help_text(spec);

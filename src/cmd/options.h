@@ -83,6 +83,13 @@ int cmd_next(int argc, char **argv, const struct cmd_spec *spec, tart_error_t *e
  * lines. */
 char *cmd_help_text(const struct cmd_spec *spec);
 
+/* Pure.  The verb's man page, tart-<verb>(1) (malloc'ed roff): NAME from
+ * the abstract, SYNOPSIS from the usage, DESCRIPTION from the discussion
+ * (paragraphs split at blank lines), ARGUMENTS (or SUBCOMMANDS) and
+ * OPTIONS from the same tables as --help, so the two cannot drift.
+ * program: "tart"; version goes in the footer. */
+char *cmd_man_page(const struct cmd_spec *spec, const char *program, const char *version);
+
 /* Print the help to stdout; returns 0. */
 int cmd_print_help(const struct cmd_spec *spec);
 

@@ -42,6 +42,42 @@ static const struct cmd_spec demo_spec = {
     .options = demo_options,
 };
 
+/* The man page comes from the same tables: every visible option, roff
+ * escapes for '-' and '\', nothing a line start could take for a request. */
+static void test_man_page(void **state)
+{
+  (void)state;
+  static const struct cmd_option odd_options[] = {
+      {OPT_WAIT, 0, "wait", "<seconds>", ".starts with a dot\nand a back\\slash"},
+      {OPT_OLD_WAIT, 0, "old-wait", NULL, NULL},
+      {'t', 't', "timeout", "<s>", "Timeout"},
+      {0},
+  };
+  static const struct cmd_spec odd = {
+      .name = "demo",
+      .abstract = "Demonstrate a verb",
+      .discussion = "First paragraph.\n\n'Second' paragraph.",
+      .usage = "tart demo <name> [--wait <seconds>]",
+      .arguments = "<name>\tVM name\n",
+      .options = odd_options,
+  };
+  char *page = cmd_man_page(&odd, "tart", "1.2.3");
+  assert_non_null(strstr(page, ".TH TART\\-DEMO 1 \"\" \"tart 1.2.3\" \"User Commands\"\n"));
+  assert_non_null(strstr(page, ".SH NAME\ntart\\-demo \\- Demonstrate a verb\n"));
+  assert_non_null(strstr(page, ".SH SYNOPSIS\n.nf\ntart demo <name> [\\-\\-wait <seconds>]\n.fi\n"));
+  assert_non_null(strstr(page, ".SH DESCRIPTION\nFirst paragraph.\n.PP\n\\&'Second' paragraph.\n.PP\n"));
+  assert_non_null(strstr(page, ".TP\n.B <name>\nVM name\n"));
+  assert_non_null(strstr(page, ".TP\n.B \\-\\-wait <seconds>\n\\&.starts with a dot and a back\\eslash\n"));
+  assert_non_null(strstr(page, ".TP\n.B \\-t, \\-\\-timeout <s>\nTimeout\n"));
+  assert_null(strstr(page, "old\\-wait"));
+  assert_non_null(strstr(page, ".SH SEE ALSO\n.BR tart (1)\n"));
+  /* No line of the page starts a request by accident. */
+  for (const char *l = page; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+    if (*l == '\'')
+      fail_msg("a line starts with a quote: %.40s", l);
+  free(page);
+}
+
 static void test_help_layout(void **state)
 {
   (void)state;
@@ -228,6 +264,7 @@ static void test_completion_flags(void **state)
 int main(void)
 {
   const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_man_page),
       cmocka_unit_test(test_help_layout),
       cmocka_unit_test(test_help_minimal),
       cmocka_unit_test(test_help_subcommands),
