@@ -25,6 +25,8 @@ PACKAGES=(
   qemu-system-arm
   # tests: an installer ISO made from the test guest (Packer's from_iso)
   xorriso
+  # the Debian package (scripts/deb.sh)
+  debhelper lintian man-db
 )
 
 missing=()

@@ -171,6 +171,30 @@ if [ -x build-asan/tart ]; then
   echo "== command-line tests: $ok passed, $bad failed, $skip skipped"
 fi
 
+# The Debian package: built from the tree with Debian's tools, lintian
+# clean, installed with apt-get, and the README's main job run against the
+# installed tart; then removed again.  Installing needs root.
+echo "== Debian package"
+if [ "$(id -u)" -ne 0 ]; then
+  skipped=$((skipped + 1))
+  echo "== skipped: Debian package (installing it needs root)"
+elif ! deb=$(scripts/deb.sh build/deb 2>"$logs/deb.log" | tail -n1) || [ ! -f "$deb" ]; then
+  fail_step "Debian package build"
+  tail -30 "$logs/deb.log"
+else
+  echo "== built $(basename "$deb")"
+  if DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$deb" >"$logs/deb-install.log" 2>&1 &&
+    [ "$(readlink -f /usr/bin/vetu)" = /usr/bin/tart ] && man -w tart-run >/dev/null 2>&1 &&
+    TART=/usr/bin/tart scripts/demo.sh >"$logs/deb-demo.log" 2>&1; then
+    passed=$((passed + 1))
+    echo "== Debian package: installed, the main job ran with /usr/bin/tart"
+  else
+    fail_step "Debian package install and main job"
+    tail -30 "$logs/deb-install.log" "$logs/deb-demo.log" 2>/dev/null
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get remove -y -qq tart >/dev/null 2>&1 || true
+fi
+
 [ ${#failures[@]} -gt 0 ] && echo "failed: ${failures[*]}"
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
