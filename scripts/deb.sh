@@ -19,6 +19,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 mkdir "$work/tart"
 git ls-files -z | tar --null -cf - -T - | tar -C "$work/tart" -xf -
+# The copy has no .git: tell meson the commit (tart --version shows it).
+git rev-parse --short=12 HEAD >"$work/tart/COMMIT"
 (cd "$work/tart" && dpkg-buildpackage -b -us -uc) >"$OUT/build.log" 2>&1 || {
 	tail -30 "$OUT/build.log" >&2
 	exit 1
