@@ -6,7 +6,9 @@
 # Cirrus Labs' own Linux images are arm64: this is how they run here.
 
 load lib
+load guest # its teardown stops what a test left running (RUN_PID)
 
+# Instead of guest.bash's: the arm64 guest.
 setup_file() {
   [ "$(uname -m)" = x86_64 ] || skip "the emulated case is an arm64 guest on an x86 host"
   export GUEST_ARM64="${TART_TEST_GUEST_ARM64:-$TOP/build/test-guest-arm64/guest.img}"
@@ -14,15 +16,6 @@ setup_file() {
     "$TOP/tests/guest/build-guest.sh" --arch arm64 "$(dirname "$GUEST_ARM64")" >&3 2>&1
   fi
   [ -f "$GUEST_ARM64" ]
-}
-
-teardown() {
-  if [[ -n "${RUN_PID:-}" ]]; then
-    kill -INT "$RUN_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$RUN_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$RUN_PID" 2>/dev/null || true
-    wait "$RUN_PID" 2>/dev/null || true
-  fi
 }
 
 # agent_up VM SECONDS: until the guest agent answers; the seconds it took.
