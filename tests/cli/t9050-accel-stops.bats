@@ -93,13 +93,13 @@ in_ns_without_kvm() {
   [ "$(id -u)" -eq 0 ] || skip "needs root (a mount namespace hiding /dev/kvm)"
   make_guest vm
   : >"$BATS_TEST_TMPDIR/not-a-device"
-  run --separate-stderr in_ns_without_kvm "$BATS_TEST_TMPDIR/not-a-device" env TART_ACCEL=kvm "$TART" run vm
+  run --separate-stderr in_ns_without_kvm "$BATS_TEST_TMPDIR/not-a-device" env TART_ACCEL=kvm "$TART" run vm --net-user
   [ "$status" -eq 1 ]
   one_error_line "TART_ACCEL=kvm, but /dev/kvm is missing (no KVM on this host); unset TART_ACCEL to run under TCG"
   stopped_and_clean vm
   # A character device that is not KVM.
   if [ -e /dev/kvm ]; then
-    run --separate-stderr in_ns_without_kvm /dev/null env TART_ACCEL=kvm "$TART" run vm
+    run --separate-stderr in_ns_without_kvm /dev/null env TART_ACCEL=kvm "$TART" run vm --net-user
     [ "$status" -eq 1 ]
     one_error_line "TART_ACCEL=kvm, but /dev/kvm does not answer as KVM: Inappropriate ioctl for device"
   fi
